@@ -1,0 +1,81 @@
+"""LLM mutation: ask the model for SEARCH/REPLACE edits to the parent's code.
+
+The prompt carries the parent's files, its fitness and descriptors, and what went wrong in its
+evaluation, as in OpenEvolve and ShinkaEvolve. An answer whose edits do not apply is shown its
+error and retried (``retries`` times) before the attempt is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+from emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
+from emitters._search_replace import EditError, apply_edits, parse_edits
+
+SYSTEM = ("You improve coding agents. An agent is a small Python program that solves coding tasks "
+          "by talking to an LLM through tools. Propose one focused change that makes it solve "
+          "more tasks, or that moves it toward the requested target. Answer with a short "
+          "rationale, then SEARCH/REPLACE edits.")
+
+FORMAT = """Answer format: one or more edits, each exactly:
+path/of/file.py
+<<<<<<< SEARCH
+exact lines from the current file
+=======
+replacement lines
+>>>>>>> REPLACE"""
+
+
+def mutation_prompt(parent: Parent, target: str | None = None) -> str:
+    """The user message describing the parent and what to aim for."""
+    lines = ["# Parent agent",
+             f"Fitness: {parent.fitness:.3f} (share of tasks solved)",
+             "Descriptors: " + ", ".join(f"{k}={v:.3g}" for k, v in parent.descriptors.items())]
+    if parent.feedback:
+        lines += ["", "# Evaluation feedback (failed tasks)", *parent.feedback[:8]]
+    if target:
+        lines += ["", f"Target: {target}"]
+    lines += ["", "# Files"]
+    for path, text in sorted(parent.files.items()):
+        lines += [f"### File: {path}", "```python", text.rstrip("\n"), "```"]
+    lines += ["", FORMAT]
+    return "\n".join(lines)
+
+
+class LLMMutation:
+    """Mutates one parent with SEARCH/REPLACE edits proposed by an LLM.
+
+    Args:
+        retries: How many times an answer whose edits fail to apply is sent back with the error.
+        targets: Descriptor targets to aim at ("more tools", ...); one is drawn per child, or
+            none when the list is empty (plain mutation).
+    """
+
+    parents_needed = 1
+
+    def __init__(self, *, name: str = "llm_mutation", retries: int = 2,
+                 targets: list[str] | None = None):
+        self.name = name
+        self.retries = retries
+        self.targets = list(targets or [])
+
+    def propose(self, parents: list[Parent], *, complete: Complete, rng) -> Proposal:
+        parent = parents[0]
+        target = self.targets[rng.integers(len(self.targets))] if self.targets else None
+        messages = [{"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": mutation_prompt(parent, target)}]
+        for attempt in range(self.retries + 1):
+            text = answer_text(complete(messages))
+            try:
+                files = apply_edits(parent.files, parse_edits(text))
+            except EditError as exc:
+                if attempt == self.retries:
+                    raise EmitFailure(f"edits did not apply after {attempt + 1} attempts: "
+                                      f"{str(exc).splitlines()[0]}") from exc
+                messages += [{"role": "assistant", "content": text},
+                             {"role": "user", "content": f"Your edit failed: {exc}\n{FORMAT}"}]
+                continue
+            if files == parent.files:
+                raise EmitFailure("the edits left the code unchanged")
+            rationale = text.split("<<<<<<<")[0].strip().splitlines()
+            message = rationale[0][:200] if rationale else "llm mutation"
+            return Proposal(files=files, message=message, target=target)
+        raise AssertionError("unreachable")

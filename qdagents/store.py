@@ -1,0 +1,212 @@
+"""The run database: one SQLite file that holds everything a run did.
+
+Every agent, every evaluation with its per-task results, every LLM exchange with its token counts,
+every archive insertion and the archive statistics over time go here, so that a run can be resumed,
+replayed, plotted and compared from this file alone. Writes are serialised by a lock and committed
+at once (WAL mode), so a ``kill -9`` loses at most the work in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS agents(
+    id TEXT PRIMARY KEY, commit_sha TEXT, parents TEXT, emitter TEXT, step INTEGER,
+    created REAL, status TEXT, note TEXT);
+CREATE TABLE IF NOT EXISTS evaluations(
+    agent_id TEXT PRIMARY KEY, seq INTEGER UNIQUE, fitness REAL, descriptors TEXT,
+    tokens INTEGER, cost_usd REAL, tasks_run INTEGER, tasks_passed INTEGER, stage INTEGER,
+    failure TEXT, started REAL, finished REAL);
+CREATE TABLE IF NOT EXISTS task_results(
+    agent_id TEXT, task_id TEXT, passed INTEGER, reason TEXT, tokens INTEGER,
+    llm_calls INTEGER, tools_offered TEXT, lines_changed INTEGER, lines_emitted INTEGER,
+    seconds REAL, exit_code INTEGER, log TEXT, PRIMARY KEY(agent_id, task_id));
+CREATE TABLE IF NOT EXISTS llm_calls(
+    id INTEGER PRIMARY KEY, request_hash TEXT, occurrence INTEGER, purpose TEXT,
+    agent_id TEXT, task_id TEXT, model TEXT, request TEXT, response TEXT,
+    prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, cached INTEGER,
+    latency REAL, error TEXT, created REAL);
+CREATE INDEX IF NOT EXISTS llm_calls_hash ON llm_calls(request_hash, occurrence);
+CREATE TABLE IF NOT EXISTS insertions(
+    seq INTEGER, agent_id TEXT, status TEXT, cell INTEGER, fitness REAL, parent_elite INTEGER);
+CREATE TABLE IF NOT EXISTS archive_stats(
+    seq INTEGER PRIMARY KEY, elites INTEGER, coverage REAL, qd_score REAL, best REAL,
+    tokens INTEGER, cost_usd REAL, seconds REAL);
+"""
+
+
+class RunDatabase:
+    """Thread-safe access to ``run.sqlite``.
+
+    Args:
+        path: The database file; created with the schema if missing.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                     timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        """Runs one statement under the lock and returns all rows."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _insert(self, table: str, row: dict, *, replace: bool = False) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.execute(f"{verb} INTO {table}({cols}) VALUES ({marks})", tuple(row.values()))
+
+    # meta ---------------------------------------------------------------------------------------
+    def set_meta(self, key: str, value) -> None:
+        self._insert("meta", {"key": key, "value": json.dumps(value)}, replace=True)
+
+    def get_meta(self, key: str, default=None):
+        rows = self.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    # agents -------------------------------------------------------------------------------------
+    def add_agent(self, *, agent_id: str, commit_sha: str, parents: list[str], emitter: str,
+                  step: int, note: str = "") -> bool:
+        """Records a new agent as pending. Returns False if this id (this code) already exists."""
+        with self._lock:
+            if self.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)):
+                return False
+            self._insert("agents", {"id": agent_id, "commit_sha": commit_sha,
+                                    "parents": json.dumps(parents), "emitter": emitter,
+                                    "step": step, "created": time.time(), "status": "pending",
+                                    "note": note})
+            return True
+
+    def has_agent(self, agent_id: str) -> bool:
+        return bool(self.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)))
+
+    def agent(self, agent_id: str) -> dict | None:
+        rows = self.execute("SELECT * FROM agents WHERE id = ?", (agent_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["parents"] = json.loads(row["parents"])
+        return row
+
+    def pending_agents(self) -> list[str]:
+        """Agents created but not evaluated, oldest first: the work a resume picks up."""
+        return [r["id"] for r in self.execute(
+            "SELECT id FROM agents WHERE status = 'pending' ORDER BY step, created")]
+
+    def count_agents(self) -> int:
+        return self.execute("SELECT COUNT(*) AS n FROM agents")[0]["n"]
+
+    def max_step(self) -> int:
+        return self.execute("SELECT COALESCE(MAX(step), -1) AS s FROM agents")[0]["s"]
+
+    def children_counts(self) -> dict[str, int]:
+        """How many children each agent has had (DGM's selection uses it)."""
+        counts: dict[str, int] = {}
+        for row in self.execute("SELECT parents FROM agents"):
+            for parent in json.loads(row["parents"]):
+                counts[parent] = counts.get(parent, 0) + 1
+        return counts
+
+    # evaluations --------------------------------------------------------------------------------
+    def add_evaluation(self, evaluation, *, started: float) -> int:
+        """Stores an evaluation and its task results in one transaction; returns its ``seq``."""
+        with self._lock:
+            seq = self.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM evaluations")[0]["s"]
+            self._conn.execute("BEGIN")
+            try:
+                self._insert("evaluations", {
+                    "agent_id": evaluation.agent_id, "seq": seq, "fitness": evaluation.fitness,
+                    "descriptors": json.dumps(evaluation.descriptors),
+                    "tokens": evaluation.tokens, "cost_usd": evaluation.cost_usd,
+                    "tasks_run": len(evaluation.tasks), "tasks_passed": evaluation.tasks_passed,
+                    "stage": evaluation.stage, "failure": evaluation.failure,
+                    "started": started, "finished": time.time()})
+                for t in evaluation.tasks:
+                    self._insert("task_results", {
+                        "agent_id": evaluation.agent_id, "task_id": t.task_id,
+                        "passed": int(t.passed), "reason": t.reason, "tokens": t.tokens,
+                        "llm_calls": t.llm_calls, "tools_offered": json.dumps(t.tools_offered),
+                        "lines_changed": t.lines_changed, "lines_emitted": t.lines_emitted,
+                        "seconds": t.seconds, "exit_code": t.exit_code, "log": t.log},
+                        replace=True)
+                status = "failed" if evaluation.failure else "evaluated"
+                self._conn.execute("UPDATE agents SET status = ? WHERE id = ?",
+                                   (status, evaluation.agent_id))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return seq
+
+    def evaluations(self) -> list[dict]:
+        """All evaluations in completion order, descriptors decoded."""
+        rows = [dict(r) for r in self.execute("SELECT * FROM evaluations ORDER BY seq")]
+        for row in rows:
+            row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
+        return rows
+
+    def task_results(self, agent_id: str) -> list[dict]:
+        rows = [dict(r) for r in self.execute(
+            "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
+        for row in rows:
+            row["tools_offered"] = json.loads(row["tools_offered"] or "[]")
+        return rows
+
+    # archive ------------------------------------------------------------------------------------
+    def add_insertion(self, *, seq: int, agent_id: str, status: str, cell: int | None,
+                      fitness: float, parent_elite: bool | None) -> None:
+        self._insert("insertions", {"seq": seq, "agent_id": agent_id, "status": status,
+                                    "cell": cell, "fitness": fitness,
+                                    "parent_elite": None if parent_elite is None
+                                    else int(parent_elite)})
+
+    def add_archive_stats(self, *, seq: int, elites: int, coverage: float, qd_score: float,
+                          best: float, tokens: int, cost_usd: float, seconds: float) -> None:
+        self._insert("archive_stats", {"seq": seq, "elites": elites, "coverage": coverage,
+                                       "qd_score": qd_score, "best": best, "tokens": tokens,
+                                       "cost_usd": cost_usd, "seconds": seconds}, replace=True)
+
+    # llm calls ----------------------------------------------------------------------------------
+    def record_llm_call(self, **row) -> None:
+        """Stores one LLM exchange (columns of ``llm_calls``; dicts are JSON-encoded)."""
+        row = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+        row.setdefault("created", time.time())
+        self._insert("llm_calls", row)
+
+    def find_recording(self, request_hash: str, occurrence: int) -> dict | None:
+        """The first successful recorded response for a request, for replay and caching."""
+        rows = self.execute(
+            "SELECT response, prompt_tokens, completion_tokens, cost_usd FROM llm_calls "
+            "WHERE request_hash = ? AND occurrence = ? AND error IS NULL AND response IS NOT NULL "
+            "ORDER BY id LIMIT 1", (request_hash, occurrence))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["response"] = json.loads(row["response"])
+        return row
+
+    def llm_totals(self) -> dict:
+        """Token and cost totals over every LLM exchange of the run."""
+        row = self.execute(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
+            " COALESCE(SUM(cost_usd), 0) AS cost_usd,"
+            " COALESCE(SUM(cached), 0) AS cache_hits FROM llm_calls")[0]
+        return dict(row)
