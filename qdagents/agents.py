@@ -134,5 +134,5 @@ def read_folder(folder: str | Path) -> dict[str, str]:
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
-            files[rel.as_posix()] = path.read_text()
+            files[rel.as_posix()] = path.read_text(errors="replace")
     return files

@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS agents(
     id TEXT PRIMARY KEY, commit_sha TEXT, parents TEXT, emitter TEXT, step INTEGER,
     created REAL, status TEXT, note TEXT);
+CREATE TABLE IF NOT EXISTS proposals(
+    step INTEGER PRIMARY KEY, emitter TEXT, parents TEXT, status TEXT, agent_id TEXT,
+    reason TEXT, target TEXT, parent_elite INTEGER, created REAL);
 CREATE TABLE IF NOT EXISTS evaluations(
     agent_id TEXT PRIMARY KEY, seq INTEGER UNIQUE, fitness REAL, descriptors TEXT,
     tokens INTEGER, cost_usd REAL, tasks_run INTEGER, tasks_passed INTEGER, stage INTEGER,
@@ -95,6 +98,22 @@ class RunDatabase:
                                     "note": note})
             return True
 
+    def add_proposal(self, *, step: int, emitter: str, parents: list[str], status: str,
+                     agent_id: str | None = None, reason: str | None = None,
+                     target: str | None = None, parent_elite: bool | None = None) -> None:
+        """Records one attempt to make a child: created, duplicate (code seen before) or failed."""
+        self._insert("proposals", {"step": step, "emitter": emitter, "parents": json.dumps(parents),
+                                   "status": status, "agent_id": agent_id, "reason": reason,
+                                   "target": target, "created": time.time(),
+                                   "parent_elite": None if parent_elite is None
+                                   else int(parent_elite)}, replace=True)
+
+    def next_step(self) -> int:
+        """The step number of the next proposal (the seed agent is step 0)."""
+        row = self.execute("SELECT MAX(s) AS s FROM (SELECT MAX(step) AS s FROM proposals "
+                           "UNION ALL SELECT MAX(step) FROM agents)")[0]
+        return 0 if row["s"] is None else row["s"] + 1
+
     def has_agent(self, agent_id: str) -> bool:
         return bool(self.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)))
 
@@ -113,9 +132,6 @@ class RunDatabase:
 
     def count_agents(self) -> int:
         return self.execute("SELECT COUNT(*) AS n FROM agents")[0]["n"]
-
-    def max_step(self) -> int:
-        return self.execute("SELECT COALESCE(MAX(step), -1) AS s FROM agents")[0]["s"]
 
     def children_counts(self) -> dict[str, int]:
         """How many children each agent has had (DGM's selection uses it)."""
@@ -155,6 +171,9 @@ class RunDatabase:
                 self._conn.execute("ROLLBACK")
                 raise
             return seq
+
+    def count_evaluations(self) -> int:
+        return self.execute("SELECT COUNT(*) AS n FROM evaluations")[0]["n"]
 
     def evaluations(self) -> list[dict]:
         """All evaluations in completion order, descriptors decoded."""

@@ -1,0 +1,214 @@
+"""Evaluating one agent: run it on each task in the sandbox, then judge with hidden tests.
+
+For each task the agent runs in a fresh workspace holding only the task's visible files, with the
+gateway socket as its only way out. When it has finished, the harness copies the workspace and
+runs the hidden tests in a separate sandboxed step (see :mod:`qdagents.tasks`). Fitness is the
+share of tasks whose hidden tests all pass; descriptors are measured from what the gateway metered
+and what changed in the workspace (see :mod:`descriptors`).
+
+Staged evaluation (as in the Darwin Gödel Machine): tasks are run in stages, and an agent whose
+pass rate after a stage is below that stage's threshold stops there. Fitness and descriptors use
+all tasks run; the stage reached is recorded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import descriptors as descriptor_lib
+from qdagents.agents import read_folder
+from qdagents.sandbox import Limits, Mount
+
+AGENT_ENTRY = "agent.py"
+SOCKET_DIR = "/run/qdagents"
+LOG_CAP = 4000
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Run the next ``tasks`` tasks (None: all the rest); go on only if pass rate >= threshold."""
+
+    tasks: int | None = None
+    threshold: float = 0.0
+
+
+@dataclass
+class TaskResult:
+    """What happened on one task: the verdict and what was measured."""
+
+    task_id: str
+    passed: bool
+    reason: str | None
+    tokens: int = 0
+    llm_calls: int = 0
+    cost_usd: float = 0.0
+    tools_offered: list[str] = field(default_factory=list)
+    lines_changed: int = 0
+    lines_emitted: int = 0
+    seconds: float = 0.0
+    exit_code: int | None = None
+    log: str = ""
+
+
+@dataclass
+class Evaluation:
+    """One agent's evaluation: fitness, descriptors (in archive-axis order) and per-task results."""
+
+    agent_id: str
+    fitness: float
+    descriptors: list[float]
+    descriptor_values: dict[str, float]
+    tasks: list[TaskResult]
+    stage: int
+    failure: str | None = None
+
+    @property
+    def tasks_passed(self) -> int:
+        return sum(t.passed for t in self.tasks)
+
+    @property
+    def tokens(self) -> int:
+        return sum(t.tokens for t in self.tasks)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(t.cost_usd for t in self.tasks)
+
+    def as_dict(self) -> dict:
+        return {"agent_id": self.agent_id, "fitness": self.fitness,
+                "descriptors": self.descriptor_values, "stage": self.stage,
+                "failure": self.failure, "tokens": self.tokens, "cost_usd": self.cost_usd,
+                "tasks": [t.__dict__ for t in self.tasks]}
+
+
+def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
+    """Added plus removed lines between two snapshots of a workspace."""
+    changed = 0
+    for path in sorted(set(before) | set(after)):
+        old = before.get(path, "").splitlines()
+        new = after.get(path, "").splitlines()
+        for line in difflib.unified_diff(old, new, lineterm="", n=0):
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                changed += 1
+    return changed
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Text of every file in a workspace (caches and undecodable files skipped)."""
+    files = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            try:
+                files[path.relative_to(folder).as_posix()] = path.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+    return files
+
+
+def write_files(folder: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+class Evaluator:
+    """Runs agents on a task suite in a sandbox, through the gateway.
+
+    Args:
+        suite: The tasks (a :class:`qdagents.tasks.TaskSuite`).
+        sandbox: Where agent code and hidden tests run.
+        gateway: The LLM gateway the agent's socket is served by.
+        descriptor_names: Descriptors to measure, in archive-axis order.
+        agent_limits: Limits for one agent run on one task.
+        test_limits: Limits for one hidden-test run.
+        stages: Staged evaluation; default one stage with every task.
+        task_token_budget: Tokens one agent may use on one task (None: no limit).
+    """
+
+    def __init__(self, *, suite, sandbox, gateway, descriptor_names: list[str],
+                 agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
+                 stages: list[Stage] | None = None, task_token_budget: int | None = None):
+        self.suite = suite
+        self.sandbox = sandbox
+        self.gateway = gateway
+        self.descriptor_names = list(descriptor_names)
+        self.agent_limits = agent_limits
+        self.test_limits = test_limits
+        self.stages = stages or [Stage()]
+        self.task_token_budget = task_token_budget
+
+    def evaluate(self, agent_id: str, agent_dir: Path) -> Evaluation:
+        """Evaluates the agent in ``agent_dir``; every fault becomes part of the result."""
+        agent_dir = Path(agent_dir)
+        agent_files = read_folder(agent_dir)
+        if not (agent_dir / AGENT_ENTRY).is_file():
+            return self._failed(agent_id, agent_files, [], 0, f"the agent has no {AGENT_ENTRY}")
+        results: list[TaskResult] = []
+        remaining = list(self.suite.tasks)
+        stage_reached = 0
+        for number, stage in enumerate(self.stages, start=1):
+            batch = remaining if stage.tasks is None else remaining[:stage.tasks]
+            remaining = remaining[len(batch):]
+            results += [self.run_task(agent_id, agent_dir, task) for task in batch]
+            stage_reached = number
+            rate = sum(r.passed for r in results) / max(len(results), 1)
+            if not remaining or rate < stage.threshold:
+                break
+        crashed = [r for r in results if r.exit_code != 0]
+        if results and len(crashed) == len(results) and not any(r.passed for r in results):
+            return self._failed(agent_id, agent_files, results, stage_reached,
+                                f"the agent failed to run on every task: {crashed[0].reason}")
+        return self._evaluation(agent_id, agent_files, results, stage_reached)
+
+    def _evaluation(self, agent_id, agent_files, results, stage, failure=None) -> Evaluation:
+        values = descriptor_lib.measure(self.descriptor_names, results, agent_files)
+        fitness = sum(r.passed for r in results) / len(results) if results else 0.0
+        return Evaluation(agent_id=agent_id, fitness=fitness,
+                          descriptors=[values[n] for n in self.descriptor_names],
+                          descriptor_values=values, tasks=results, stage=stage, failure=failure)
+
+    def _failed(self, agent_id, agent_files, results, stage, reason) -> Evaluation:
+        evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=reason)
+        evaluation.fitness = 0.0
+        return evaluation
+
+    def run_task(self, agent_id: str, agent_dir: Path, task) -> TaskResult:
+        """Runs the agent on one task, then the hidden tests on what it left behind."""
+        from qdagents.llm import Meter
+        from qdagents.tasks import run_hidden_tests
+
+        with tempfile.TemporaryDirectory(prefix="qdagents-task-") as tmp:
+            workspace, task_dir = Path(tmp) / "workspace", Path(tmp) / "task"
+            workspace.mkdir()
+            task_dir.mkdir()
+            write_files(workspace, task.files)
+            (task_dir / "problem.md").write_text(task.problem)
+            before = snapshot(workspace)
+            meter = Meter(token_budget=self.task_token_budget)
+            with self.gateway.serve(meter, agent_id=agent_id, task_id=task.id) as sock:
+                run = self.sandbox.run(
+                    ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
+                    mounts=[Mount(agent_dir, "/agent"), Mount(workspace, "/workspace", True),
+                            Mount(task_dir, "/task"), Mount(Path(sock.dir), SOCKET_DIR, True)],
+                    env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
+                         "QDAGENTS_PROBLEM": "/task/problem.md"},
+                    limits=self.agent_limits)
+            changed = count_changed_lines(before, snapshot(workspace))
+            outcome = run_hidden_tests(task, workspace, sandbox=self.sandbox,
+                                       limits=self.test_limits)
+        reason = outcome.reason
+        if run.failure or run.exit_code != 0:
+            agent_problem = run.failure or f"agent exited with code {run.exit_code}"
+            reason = f"{agent_problem}; {reason}" if reason else agent_problem
+        log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
+        return TaskResult(
+            task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
+            tokens=meter.prompt_tokens + meter.completion_tokens, llm_calls=meter.calls,
+            cost_usd=meter.cost_usd, tools_offered=sorted(meter.tools_offered),
+            lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
+            exit_code=run.exit_code, log=log[-LOG_CAP:])

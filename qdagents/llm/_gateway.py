@@ -1,0 +1,297 @@
+"""The gateway: the single place where LLM calls happen.
+
+Agents (through :meth:`Gateway.serve`) and emitters (through :meth:`Gateway.complete`) hand it an
+OpenAI chat-completions body. It decides the model, enforces budgets, answers from recordings or
+calls litellm with retries, prices the call, meters it and records it in ``llm_calls``. Whatever
+goes wrong comes back as an OpenAI-style error body (``{"error": {"message", "type", ...}}``) and
+an ``error`` row: a provider fault is data about the run, never an exception in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from qdagents.llm._meter import Budget, Meter
+from qdagents.llm._pricing import Pricing
+from qdagents.llm._provider import PROVIDER, load_litellm
+from qdagents.llm._recorder import EXTRA_FIELDS, KEY_FIELDS, Recorder, request_hash
+
+log = logging.getLogger(__name__)
+
+MODES = ("record", "replay", "off")
+#: litellm exceptions worth another attempt (after an exponential backoff).
+RETRYABLE = ("RateLimitError", "APIConnectionError", "Timeout", "InternalServerError",
+             "ServiceUnavailableError", "BadGatewayError")
+
+
+def error_body(kind: str, message: str, code: str | None = None) -> dict:
+    """An OpenAI-style error body. ``kind`` is one of ``invalid_request_error``,
+    ``budget_exceeded``, ``replay_miss``, ``provider_error``, ``malformed_response``."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class InvalidRequest(ValueError):
+    """The request body is not a chat-completions request the gateway can serve."""
+
+
+class MalformedResponse(ValueError):
+    """The provider answered with something that is not a chat completion."""
+
+
+class Gateway:
+    """Serves chat completions to agents and emitters, metered, budgeted and recorded.
+
+    Args:
+        model: the model used for every purpose not in ``purpose_models`` (litellm name, e.g.
+            ``qdagents/coder`` or ``anthropic/claude-...``). Whatever model a request names, the
+            gateway sends it to the configured one.
+        db: where exchanges are recorded and looked up (a :class:`~qdagents.llm.Recorder`, e.g.
+            the run's ``RunDatabase``); None records nothing.
+        purpose_models: ``{"agent": ..., "emitter": ...}`` model per purpose.
+        mode: ``record`` answers from recordings when it can and calls the provider otherwise;
+            ``replay`` answers only from recordings (a miss is an error, never a provider call);
+            ``off`` always calls the provider (exchanges are still recorded).
+        api_base: base URL for an OpenAI-compatible or self-hosted provider (not used for the
+            offline ``qdagents/*`` models).
+        timeout: seconds per provider attempt.
+        max_retries: further attempts after a rate limit, connection error, timeout or 5xx.
+        prices: ``{model: {"input_per_mtok", "output_per_mtok"}}`` overriding litellm's table.
+        run_budget: a :class:`Budget` shared by every call of the run.
+        seed: sent with every request that names none, so seeded providers are reproducible.
+        replay_source: a second :class:`Recorder` (another run's database) to answer from.
+        retry_backoff: seconds before the first retry; doubled for each further one.
+    """
+
+    def __init__(self, *, model: str, db: Recorder | None = None,
+                 purpose_models: dict[str, str] | None = None, mode: str = "record",
+                 api_base: str | None = None, timeout: float = 60, max_retries: int = 3,
+                 prices: dict | None = None, run_budget: Budget | None = None,
+                 seed: int | None = None, replay_source: Recorder | None = None,
+                 retry_backoff: float = 1.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown gateway mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.model, self.db, self.mode = model, db, mode
+        self.purpose_models = dict(purpose_models or {})
+        self.api_base, self.timeout, self.max_retries = api_base, timeout, max_retries
+        self.pricing = Pricing(prices)
+        self.run_budget, self.seed, self.replay_source = run_budget, seed, replay_source
+        self.retry_backoff = retry_backoff
+        self._occurrences: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def model_for(self, purpose: str) -> str:
+        return self.purpose_models.get(purpose) or self.model
+
+    def warm_up(self) -> None:
+        """Imports litellm now (it takes seconds) rather than inside the first task's time."""
+        load_litellm()
+
+    def serve(self, meter: Meter, *, agent_id: str | None = None, task_id: str | None = None):
+        """Starts an OpenAI-compatible server on a fresh unix socket for one task."""
+        from qdagents.llm._server import GatewaySocket
+
+        return GatewaySocket(self, meter, agent_id=agent_id, task_id=task_id)
+
+    # -- one call -------------------------------------------------------------------------------
+
+    def complete(self, request: dict, *, meter: Meter, purpose: str = "agent",
+                 agent_id: str | None = None, task_id: str | None = None) -> dict:
+        """Answers one chat-completions request body with a response body or an error body."""
+        started = time.monotonic()
+        row = {"purpose": purpose, "agent_id": agent_id, "task_id": task_id,
+               "model": self.model_for(purpose), "request_hash": None, "occurrence": None}
+        try:
+            prepared = self._prepare(request, purpose)
+            row["request_hash"] = request_hash(prepared)
+        except (InvalidRequest, TypeError, ValueError) as exc:
+            return self._fail(meter, row, request, error_body("invalid_request_error", str(exc)),
+                              started)
+        meter.offer(prepared)
+        budgets = [b for b in (meter.budget, self.run_budget) if b is not None]
+        for budget in budgets:
+            reason = budget.exceeded()
+            if reason:
+                return self._fail(meter, row, prepared, error_body("budget_exceeded", reason),
+                                  started)
+        for budget in budgets:
+            budget.charge(calls=1)
+        row["occurrence"] = self._next_occurrence(row["request_hash"])
+
+        found = None if self.mode == "off" else self._lookup(row["request_hash"], row["occurrence"])
+        if found is not None:
+            body, (prompt, completion), cached = found[0], found[1], True
+        elif self.mode == "replay":
+            return self._fail(meter, row, prepared, error_body(
+                "replay_miss", f"replay mode: no recording of this request (hash "
+                f"{row['request_hash'][:12]}, occurrence {row['occurrence']}, model "
+                f"{row['model']}); the run asked something the recorded run did not"), started)
+        else:
+            body, error = self._call_provider(prepared, meter)
+            if error is not None:
+                return self._fail(meter, row, prepared, error, started)
+            prompt, completion = _usage(body)
+            cached = False
+
+        list_cost = self.pricing.cost(row["model"], prompt, completion)
+        latency = time.monotonic() - started
+        meter.add_response(message=body["choices"][0]["message"], prompt_tokens=prompt,
+                           completion_tokens=completion, cost_usd=0.0 if cached else list_cost,
+                           list_cost_usd=list_cost, cached=cached, latency=latency)
+        for budget in budgets:
+            budget.charge(tokens=prompt + completion, usd=list_cost)
+        self._record(row, prepared, body, prompt_tokens=prompt, completion_tokens=completion,
+                     cost_usd=0.0 if cached else list_cost, cached=int(cached), latency=latency,
+                     error=None)
+        return body
+
+    def _prepare(self, request: Any, purpose: str) -> dict:
+        if not isinstance(request, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        messages = request.get("messages")
+        if not isinstance(messages, list) or not messages or not all(
+                isinstance(m, dict) for m in messages):
+            raise InvalidRequest("'messages' must be a non-empty list of message objects")
+        if request.get("stream"):
+            raise InvalidRequest("'stream': true is not supported by the qdagents gateway; "
+                                 "send the request without it")
+        if request.get("n") not in (None, 1):
+            raise InvalidRequest("'n' other than 1 is not supported by the qdagents gateway")
+        if request.get("tools") is not None and not isinstance(request["tools"], list):
+            raise InvalidRequest("'tools' must be a list")
+        prepared = {"model": self.model_for(purpose), "messages": messages}
+        for name in KEY_FIELDS[2:] + EXTRA_FIELDS:
+            if request.get(name) is not None:
+                prepared[name] = request[name]
+        if prepared.get("seed") is None and self.seed is not None:
+            prepared["seed"] = self.seed
+        return prepared
+
+    def _next_occurrence(self, key: str) -> int:
+        with self._lock:
+            occurrence = self._occurrences.get(key, 0)
+            self._occurrences[key] = occurrence + 1
+        return occurrence
+
+    def _lookup(self, key: str, occurrence: int) -> tuple[dict, tuple[int, int]] | None:
+        for source in (self.db, self.replay_source):
+            if source is None:
+                continue
+            try:
+                found = source.find_recording(key, occurrence)
+                if not found or found.get("error"):
+                    continue
+                body = found["response"]
+                body = json.loads(body) if isinstance(body, (str, bytes)) else body
+                _check(body)
+            except Exception:
+                log.warning("unusable recording for %s/%s ignored", key[:12], occurrence,
+                            exc_info=True)
+                continue
+            prompt, completion = _usage(body)
+            if found.get("prompt_tokens") is not None:
+                prompt = int(found["prompt_tokens"])
+            if found.get("completion_tokens") is not None:
+                completion = int(found["completion_tokens"])
+            return body, (prompt, completion)
+        return None
+
+    def _call_provider(self, prepared: dict, meter: Meter) -> tuple[dict | None, dict | None]:
+        """Calls litellm with retries; returns ``(response body, None)`` or ``(None, error)``."""
+        litellm = load_litellm()
+        retryable = tuple(getattr(litellm, name) for name in RETRYABLE if hasattr(litellm, name))
+        kwargs = dict(prepared, timeout=self.timeout, max_retries=0, num_retries=0,
+                      drop_params=True)
+        if self.api_base and not prepared["model"].startswith(PROVIDER + "/"):
+            kwargs["api_base"] = self.api_base
+        for attempt in range(self.max_retries + 1):
+            meter.add_provider_call()
+            try:
+                response = litellm.completion(**kwargs)
+            except retryable as exc:
+                if attempt < self.max_retries:
+                    time.sleep(self._backoff(attempt))
+                    continue
+                return None, error_body(
+                    "provider_error", f"{prepared['model']} failed after {attempt + 1} "
+                    f"attempt(s): {type(exc).__name__}: {exc}", type(exc).__name__)
+            except Exception as exc:  # not worth retrying: bad request, auth, unknown model...
+                return None, error_body("provider_error", f"{prepared['model']}: "
+                                        f"{type(exc).__name__}: {exc}", type(exc).__name__)
+            try:
+                return _to_body(response), None
+            except MalformedResponse as exc:
+                return None, error_body("malformed_response",
+                                        f"{prepared['model']} answered something that is not a "
+                                        f"chat completion: {exc}")
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_backoff * 2 ** attempt, 30.0) * random.uniform(0.75, 1.0)
+
+    def _fail(self, meter: Meter, row: dict, request: Any, body: dict, started: float) -> dict:
+        latency = time.monotonic() - started
+        meter.add_error(latency=latency)
+        self._record(row, request, body, prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
+                     cached=0, latency=latency, error=f"{body['error']['type']}: "
+                     f"{body['error']['message']}")
+        return body
+
+    def _record(self, row: dict, request: Any, response: dict, **values: Any) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.record_llm_call(**row, request=json.dumps(request, default=repr),
+                                    response=json.dumps(response), created=time.time(), **values)
+        except Exception:
+            log.exception("could not record an LLM call in the run database")
+
+
+def _usage(body: dict) -> tuple[int, int]:
+    usage = body.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _check(body: Any) -> None:
+    """Raises :class:`MalformedResponse` unless ``body`` is a chat completion with a message."""
+    if not isinstance(body, dict):
+        raise MalformedResponse("the response is not an object")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse("the response has no choices")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise MalformedResponse("the first choice has no message")
+    if message.get("content") is not None and not isinstance(message["content"], (str, list)):
+        raise MalformedResponse("the message content is neither text nor parts")
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+                or not isinstance(function.get("arguments"), str):
+            raise MalformedResponse("a tool call lacks a function name or arguments")
+    usage = body.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise MalformedResponse("usage is not an object")
+
+
+def _to_body(response: Any) -> dict:
+    """litellm's ``ModelResponse`` as a plain, JSON-serialisable OpenAI response body."""
+    try:
+        raw = response.model_dump() if hasattr(response, "model_dump") else response
+        body = json.loads(json.dumps(raw, default=str))
+    except (TypeError, ValueError) as exc:
+        raise MalformedResponse(f"not serialisable: {exc}") from exc
+    _check(body)
+    for choice in body["choices"]:
+        if isinstance(choice, dict):
+            choice.pop("provider_specific_fields", None)
+            message = choice.get("message") or {}
+            message.pop("provider_specific_fields", None)
+            for key in ("function_call", "tool_calls"):
+                if key in message and message[key] is None:
+                    del message[key]
+    return body

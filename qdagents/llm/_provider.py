@@ -1,0 +1,95 @@
+"""litellm, loaded lazily, and the offline model registered as the litellm provider ``qdagents``.
+
+The offline model is reached through ``litellm.completion(model="qdagents/coder", ...)`` exactly
+like a hosted model, so the offline and online runs share one code path; switching to a real
+provider is a change of model name. litellm is imported on first use only: importing it takes
+seconds, and without ``LITELLM_LOCAL_MODEL_COST_MAP`` it fetches its price table from the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+PROVIDER = "qdagents"
+ROLES = ("coder", "mutator")
+
+_lock = threading.RLock()
+_handler = None
+
+
+def load_litellm():
+    """Imports litellm offline-safe and quiet, with the offline provider registered."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    register_offline_provider()
+    return litellm
+
+
+def register_offline_provider(model: Any = None, *, latency: float = 0.0) -> None:
+    """Registers the litellm provider ``qdagents`` (``qdagents/coder``, ``qdagents/mutator``).
+
+    Idempotent: the provider is registered once per process. Passing ``model`` (anything with the
+    ``OfflineModel.respond`` signature) swaps the model it serves, which is how tests plug in a
+    fake; otherwise a ``qdagents.llm._offline.OfflineModel(latency=latency)`` is built on first use.
+    """
+    global _handler
+    with _lock:
+        if _handler is None:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            _handler = _make_handler_class(litellm)()
+            litellm.custom_provider_map = [
+                entry for entry in litellm.custom_provider_map if entry["provider"] != PROVIDER
+            ] + [{"provider": PROVIDER, "custom_handler": _handler}]
+            from litellm.utils import custom_llm_setup
+
+            custom_llm_setup()
+        if model is not None:
+            _handler.model = model
+        elif latency:
+            _handler.latency = latency
+
+
+def _make_handler_class(litellm):
+    class OfflineProvider(litellm.CustomLLM):
+        """Serves ``OfflineModel.respond`` as a litellm ``ModelResponse``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = None
+            self.latency = 0.0
+
+        def _model(self):
+            with _lock:
+                if self.model is None:
+                    from qdagents.llm._offline import OfflineModel
+
+                    self.model = OfflineModel(latency=self.latency)
+                return self.model
+
+        def completion(self, *args, **kwargs):
+            role = kwargs["model"].split("/")[-1]
+            if role not in ROLES:
+                raise litellm.BadRequestError(
+                    f"unknown offline model {PROVIDER}/{role}; use one of "
+                    + ", ".join(f"{PROVIDER}/{r}" for r in ROLES), model=role,
+                    llm_provider=PROVIDER)
+            params = kwargs.get("optional_params") or {}
+            out = self._model().respond(role, kwargs["messages"], params.get("tools"),
+                                        params.get("seed"))
+            usage = out.get("usage") or {}
+            prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            return litellm.ModelResponse(
+                model=f"{PROVIDER}/{role}", created=int(time.time()),
+                choices=[{"index": 0, "finish_reason": out.get("finish_reason", "stop"),
+                          "message": out["message"]}],
+                usage={"prompt_tokens": prompt, "completion_tokens": completion,
+                       "total_tokens": prompt + completion})
+
+    return OfflineProvider

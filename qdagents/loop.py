@@ -1,0 +1,336 @@
+"""The MAP-Elites loop over agents: steady state and asynchronous.
+
+``workers`` jobs are in flight at once; each job makes one child (an emitter's LLM call) and
+evaluates it in the sandbox. The main thread alone selects parents and tells the archive, as each
+job finishes, so the archive never needs a lock. Everything is written to ``run.sqlite`` the moment
+it happens: a killed run is resumed by replaying the evaluations into a fresh archive and
+evaluating the agents that were created but not yet evaluated, losing only the work in flight.
+
+Randomness is derived per step (``numpy.random.default_rng([seed, step])``), so no generator
+state has to be saved for a resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from descriptors import DESCRIPTORS
+from emitters import EmitFailure, Parent, make_emitter
+from qdagents.agents import AgentStore
+from qdagents.archive import Archive, DescriptorSpec
+from qdagents.evaluation import Evaluation, Evaluator, Stage
+from qdagents.progress import Progress
+from qdagents.sandbox import Limits
+from qdagents.selection import Selection
+from qdagents.store import RunDatabase
+
+log = logging.getLogger(__name__)
+
+#: Consecutive evaluations that fail inside qdagents itself (not the agent's fault) before the run
+#: stops: a broken sandbox should stop the run, not burn the budget.
+MAX_INTERNAL_ERRORS = 5
+
+
+def seed_agent_dir() -> Path:
+    """The built-in seed agent shipped inside the package."""
+    return Path(str(resources.files("qdagents") / "seed_agent"))
+
+
+def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
+    return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
+                           low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
+            for a in cfg["descriptors"]["axes"]]
+
+
+@dataclass
+class Job:
+    """One unit of work for a worker: make a child (unless ``agent_id`` is given) and evaluate it."""
+
+    step: int
+    emitter: str | None = None
+    parents: tuple[dict, ...] = ()
+    parent_elite: bool | None = None
+    agent_id: str | None = None
+
+
+class Run:
+    """A run of qdagents in ``run_dir`` with a validated config dict.
+
+    Args:
+        cfg: The resolved config (see ``conf/config.yaml``).
+        run_dir: Where ``run.sqlite``, ``agents.git`` and ``plots/`` live.
+        condition: Short name of the experimental condition (for reports).
+    """
+
+    def __init__(self, cfg: dict, run_dir: str | Path, *, condition: str = "default"):
+        from qdagents.llm import Budget, Gateway, register_offline_provider
+        from qdagents.sandbox import make_sandbox
+        from qdagents.tasks import load_suite
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.db = RunDatabase(self.run_dir / "run.sqlite")
+        self.store = AgentStore(self.run_dir / "agents.git")
+        self.seed = int(cfg["seed"])
+        self.specs = descriptor_specs(cfg)
+        self.archive = Archive(specs=self.specs, kind=cfg["archive"]["kind"], seed=self.seed)
+        self.selection = Selection(cfg["selection"]["name"])
+        self.emitters = {name: make_emitter(spec["kind"], name=name, **{
+            k: v for k, v in spec.items() if k not in ("kind", "weight")})
+            for name, spec in cfg["emitters"].items()}
+        weights = np.array([spec.get("weight", 1.0) for spec in cfg["emitters"].values()], float)
+        self.emitter_weights = weights / weights.sum()
+
+        llm = cfg["llm"]
+        register_offline_provider(latency=float(llm.get("latency") or 0.0))
+        budget = cfg["budget"]
+        self.run_budget = Budget(tokens=budget.get("tokens"), usd=budget.get("usd"))
+        self.gateway = Gateway(
+            model=llm["agent_model"],
+            purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
+            db=self.db, mode=llm["mode"], api_base=llm.get("api_base"),
+            timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
+            run_budget=self.run_budget, seed=self.seed, replay_from=llm.get("replay_from"))
+        ev = cfg["evaluation"]
+        self.evaluator = Evaluator(
+            suite=load_suite(dict(cfg["tasks"])), sandbox=make_sandbox(**_sandbox_options(cfg)),
+            gateway=self.gateway, descriptor_names=[s.name for s in self.specs],
+            agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
+                                processes=ev["agent_processes"]),
+            test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
+                               processes=ev["agent_processes"]),
+            stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
+            task_token_budget=ev.get("task_tokens"))
+        self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
+        self.failures = 0
+        self._internal_errors = 0
+        self._elapsed_before = float(self.db.get_meta("elapsed_seconds", 0.0))
+        self._started = time.monotonic()
+        if self.db.get_meta("config") is None:
+            self.db.set_meta("config", cfg)
+            self.db.set_meta("seed", self.seed)
+            self.db.set_meta("condition", condition)
+            self.db.set_meta("descriptors", [s.__dict__ for s in self.specs])
+            self.db.set_meta("suite", [t.id for t in self.evaluator.suite.tasks])
+
+    # ------------------------------------------------------------------------------------------
+    def execute(self) -> dict:
+        """Runs (or continues) the loop until a budget is reached; returns the archive stats."""
+        self.db.set_meta("status", "running")
+        self._restore_archive()
+        queue = [Job(step=-1, agent_id=a) for a in self.db.pending_agents()]
+        if not self.db.count_agents():
+            queue.append(self._seed_job())
+        elif queue:
+            self.progress.message(f"resuming: {len(queue)} agent(s) created but not evaluated")
+        in_flight: dict[Future, Job] = {}
+        stop_reason = None
+        with ThreadPoolExecutor(max_workers=int(self.cfg["workers"])) as pool:
+            try:
+                while True:
+                    stop_reason = stop_reason or self._budget_reached(len(in_flight))
+                    while stop_reason is None and len(in_flight) < int(self.cfg["workers"]):
+                        job = queue.pop(0) if queue else self._next_job()
+                        if job is None:
+                            break
+                        in_flight[pool.submit(self._work, job)] = job
+                        stop_reason = self._budget_reached(len(in_flight))
+                    if not in_flight:
+                        if stop_reason is None and len(self.archive) == 0:
+                            stop_reason = "no agent in the archive to select from (see failures)"
+                        break
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        in_flight.pop(future)
+                        self._tell(*future.result())
+                    if self._internal_errors >= MAX_INTERNAL_ERRORS:
+                        stop_reason = (f"{MAX_INTERNAL_ERRORS} evaluations in a row failed inside "
+                                       "qdagents; last error in the log")
+            except KeyboardInterrupt:
+                for future in in_flight:
+                    future.cancel()
+                self._save_elapsed("interrupted")
+                self.progress.message(f"interrupted; continue with: qdagents resume {self.run_dir}")
+                raise
+        self._save_elapsed("finished")
+        self.progress.update(self._status(), final=True)
+        self.progress.message(f"stopped: {stop_reason or 'done'}")
+        self.db.set_meta("stop_reason", stop_reason)
+        return self.archive.stats
+
+    # ------------------------------------------------------------------------------------------
+    def _seed_job(self) -> Job:
+        folder = Path(self.cfg.get("seed_agent") or seed_agent_dir())
+        agent_id, commit = self.store.add_folder(folder, message="seed agent")
+        self.db.add_agent(agent_id=agent_id, commit_sha=commit, parents=[], emitter="seed", step=0)
+        self.db.add_proposal(step=0, emitter="seed", parents=[], status="created",
+                             agent_id=agent_id)
+        return Job(step=0, agent_id=agent_id)
+
+    def _next_job(self) -> Job | None:
+        """Selects parents for the next child; None while the archive is still empty."""
+        candidates = self._candidates()
+        if not candidates:
+            return None
+        step = self.db.next_step()
+        rng = np.random.default_rng([self.seed, step])
+        name = list(self.emitters)[rng.choice(len(self.emitters), p=self.emitter_weights)]
+        emitter = self.emitters[name]
+        parents = self.selection.choose(candidates, self.db.children_counts(), rng,
+                                        k=emitter.parents_needed)
+        parent_elite = all(self.archive.is_elite(p["id"]) for p in parents)
+        # reserve the step now, so the next selection does not reuse it while this one is in flight
+        self.db.add_proposal(step=step, emitter=name, parents=[p["id"] for p in parents],
+                             status="in_flight", parent_elite=parent_elite)
+        return Job(step=step, emitter=name, parents=tuple(parents), parent_elite=parent_elite)
+
+    def _candidates(self) -> list[dict]:
+        if self.cfg["selection"]["pool"] == "archive":
+            return self.archive.elites()
+        return [{"id": e["agent_id"], "fitness": e["fitness"], "descriptors": e["descriptors"]}
+                for e in self.db.evaluations() if not e["failure"]]
+
+    def _work(self, job: Job) -> tuple[Job, Evaluation | None, float]:
+        """Runs in a worker thread: make the child (if needed) and evaluate it."""
+        started = time.time()
+        try:
+            agent_id = job.agent_id or self._make_child(job)
+            if agent_id is None:
+                return job, None, started
+            with tempfile.TemporaryDirectory(prefix="qdagents-agent-") as tmp:
+                agent_dir = self.store.export(agent_id, Path(tmp) / "agent")
+                return job, self.evaluator.evaluate(agent_id, agent_dir), started
+        except Exception as exc:  # a bug of ours must not end the run; record it
+            log.error("internal error in step %s:\n%s", job.step, traceback.format_exc())
+            agent_id = job.agent_id or self._agent_of_step(job.step)
+            if agent_id is None:
+                self.db.add_proposal(step=job.step, emitter=job.emitter or "",
+                                     parents=[p["id"] for p in job.parents], status="failed",
+                                     reason=f"internal error: {exc!r}")
+                return job, None, started
+            return job, Evaluation(agent_id=agent_id, fitness=0.0, descriptors=[],
+                                   descriptor_values={}, tasks=[], stage=0,
+                                   failure=f"internal error: {exc!r}"), started
+
+    def _agent_of_step(self, step: int) -> str | None:
+        rows = self.db.execute("SELECT agent_id FROM proposals WHERE step = ?", (step,))
+        return rows[0]["agent_id"] if rows else None
+
+    def _make_child(self, job: Job) -> str | None:
+        """Asks the job's emitter for a child; returns its id, or None (failed or duplicate)."""
+        rng = np.random.default_rng([self.seed, job.step, 1])
+        parents = [self._parent(p) for p in job.parents]
+        parent_ids = [p.id for p in parents]
+        call_seed = int(rng.integers(2**31))
+
+        def complete(messages: list[dict]) -> dict:
+            from qdagents.llm import Meter
+            request = {"model": self.cfg["llm"]["emitter_model"], "messages": messages,
+                       "seed": call_seed, "temperature": self.cfg["llm"]["temperature"]}
+            return self.gateway.complete(request, meter=Meter(), purpose="emitter",
+                                         agent_id=parent_ids[0])
+
+        record = dict(step=job.step, emitter=job.emitter, parents=parent_ids,
+                      parent_elite=job.parent_elite)
+        try:
+            proposal = self.emitters[job.emitter].propose(parents, complete=complete, rng=rng)
+        except EmitFailure as exc:
+            self.db.add_proposal(**record, status="failed", reason=str(exc))
+            return None
+        agent_id, commit = self.store.add(proposal.files, parents=parent_ids,
+                                          message=f"{job.emitter}: {proposal.message}")
+        created = self.db.add_agent(agent_id=agent_id, commit_sha=commit, parents=parent_ids,
+                                    emitter=job.emitter, step=job.step, note=proposal.message)
+        self.db.add_proposal(**record, status="created" if created else "duplicate",
+                             agent_id=agent_id, target=proposal.target)
+        return agent_id if created else None
+
+    def _parent(self, candidate: dict) -> Parent:
+        names = [s.name for s in self.specs]
+        feedback = [f"- {r['task_id']}: {(r['reason'] or 'failed')[:200]}"
+                    for r in self.db.task_results(candidate["id"]) if not r["passed"]]
+        return Parent(id=candidate["id"], files=self.store.files(candidate["id"]),
+                      fitness=candidate["fitness"],
+                      descriptors=dict(zip(names, candidate["descriptors"])), feedback=feedback)
+
+    # ------------------------------------------------------------------------------------------
+    def _tell(self, job: Job, evaluation: Evaluation | None, started: float) -> None:
+        """Records a finished job and offers its agent to the archive (main thread only)."""
+        if evaluation is None:
+            return
+        seq = self.db.add_evaluation(evaluation, started=started)
+        internal = (evaluation.failure or "").startswith("internal error")
+        self._internal_errors = self._internal_errors + 1 if internal else 0
+        if evaluation.failure:
+            self.failures += 1
+        else:
+            self._offer(seq, evaluation.agent_id, evaluation.fitness, evaluation.descriptors,
+                        job.parent_elite)
+        self._record_stats(seq)
+        self.progress.update(self._status())
+
+    def _offer(self, seq, agent_id, fitness, descriptors, parent_elite) -> None:
+        insertion = self.archive.add(agent_id, fitness, descriptors)
+        self.db.add_insertion(seq=seq, agent_id=agent_id, status=insertion.status,
+                              cell=insertion.cell, fitness=fitness, parent_elite=parent_elite)
+
+    def _record_stats(self, seq: int) -> None:
+        stats, totals = self.archive.stats, self.db.llm_totals()
+        self.db.add_archive_stats(seq=seq, elites=stats["elites"], coverage=stats["coverage"],
+                                  qd_score=stats["qd_score"], best=stats["best"] or 0.0,
+                                  tokens=totals["tokens"], cost_usd=totals["cost_usd"],
+                                  seconds=self._elapsed())
+
+    def _restore_archive(self) -> None:
+        """Replays recorded evaluations into the (fresh) archive, in completion order."""
+        for e in self.db.evaluations():
+            if e["failure"]:
+                self.failures += 1
+            else:
+                self.archive.add(e["agent_id"], e["fitness"], e["descriptors"])
+        # steps reserved by a killed run but never finished are released
+        self.db.execute("UPDATE proposals SET status = 'lost', reason = 'in flight when the run "
+                        "stopped' WHERE status = 'in_flight'")
+
+    # ------------------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._started
+
+    def _save_elapsed(self, status: str) -> None:
+        self.db.set_meta("elapsed_seconds", self._elapsed())
+        self.db.set_meta("status", status)
+
+    def _budget_reached(self, in_flight: int) -> str | None:
+        budget = self.cfg["budget"]
+        done = self.db.count_evaluations()
+        if budget.get("evaluations") is not None and done + in_flight >= budget["evaluations"]:
+            return f"evaluation budget ({budget['evaluations']}) reached"
+        totals = self.db.llm_totals()
+        if budget.get("tokens") is not None and totals["tokens"] >= budget["tokens"]:
+            return f"token budget ({budget['tokens']}) reached"
+        if budget.get("usd") is not None and totals["cost_usd"] >= budget["usd"]:
+            return f"USD budget ({budget['usd']}) reached"
+        if budget.get("seconds") is not None and self._elapsed() >= budget["seconds"]:
+            return f"time budget ({budget['seconds']} s) reached"
+        return None
+
+    def _status(self) -> dict:
+        totals = self.db.llm_totals()
+        return {**self.archive.stats, "evaluated": self.db.count_evaluations(),
+                "tokens": totals["tokens"], "cost_usd": totals["cost_usd"],
+                "failures": self.failures}
+
+
+def _sandbox_options(cfg: dict) -> dict:
+    options = dict(cfg["sandbox"])
+    return {"name": options.pop("backend"), **options}

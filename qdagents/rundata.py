@@ -1,0 +1,323 @@
+"""A read-only view of one run directory, and the summary metrics of a run.
+
+The loop writes ``run.sqlite`` (schema in ``docs/architecture.md``); everything that analyses a
+run (plots, ``qdagents summary``, reports over sweeps) reads it through ``RunData`` so that the
+schema is interpreted in exactly one place. The database is opened read-only, so a run can be
+looked at while it is still going.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ribs.archives import GridArchive
+
+__all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One axis of the archive grid, from ``meta.descriptors``; ``label`` carries the unit."""
+
+    name: str
+    label: str
+    low: float
+    high: float
+    bins: int
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One row of ``agents``; ``parents`` is empty for the seed agent."""
+
+    id: str
+    parents: tuple[str, ...]
+    emitter: str | None
+    step: int | None
+    created: float | None
+    status: str  # pending | evaluated | failed
+
+
+@dataclass(frozen=True)
+class Elite:
+    """An agent holding a cell of the final archive; ``descriptors`` are the measured values
+    (the archive itself stores them clipped to the grid's range)."""
+
+    id: str
+    fitness: float
+    descriptors: tuple[float, ...]
+    cell: int
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """Totals over ``llm_calls``: every exchange that went through the gateway.
+
+    ``provider_calls`` are rows answered by the provider (``cached=0`` and no error);
+    ``tokens`` and ``cost_usd`` sum what the gateway metered on every row.
+    """
+
+    calls: int
+    provider_calls: int
+    cache_hits: int
+    errors: int
+    tokens: int
+    cost_usd: float
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _read(db: sqlite3.Connection, sql: str) -> list[tuple]:
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # a table an older or unfinished run does not have
+        return []
+
+
+def _columns(rows: list[tuple], names: list[str], dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Rows to a dict of column arrays; NULL becomes NaN in float columns and None in others."""
+    columns = {}
+    for i, name in enumerate(names):
+        values = [row[i] for row in rows]
+        dtype = dtypes.get(name, object)
+        if dtype is float:
+            values = [np.nan if v is None else v for v in values]
+        columns[name] = np.array(values, dtype=dtype)
+    return columns
+
+
+@dataclass
+class RunData:
+    """Everything recorded about one run, loaded once.
+
+    ``evaluations``, ``insertions`` and ``archive_stats`` are dicts of numpy column arrays sorted
+    by ``seq`` (``evaluations["descriptors"]`` is an ``(n, len(descriptors))`` float array, NaN
+    where an evaluation measured none); ``agents`` is in creation order.
+    """
+
+    path: Path
+    meta: dict[str, Any]
+    config: dict[str, Any]
+    condition: str
+    seed: int | None
+    descriptors: list[Descriptor]
+    agents: dict[str, Agent]
+    evaluations: dict[str, np.ndarray]
+    insertions: dict[str, np.ndarray]
+    archive_stats: dict[str, np.ndarray]
+    usage: LLMUsage
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunData:
+        path = Path(run_dir)
+        database = path / "run.sqlite"
+        if not database.is_file():
+            raise FileNotFoundError(f"no run database at {database}")
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            meta = {key: _json(value) for key, value in _read(db, "SELECT key, value FROM meta")}
+            config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+            specs = meta.get("descriptors") or config.get("archive", {}).get("descriptors") or []
+            descriptors = [Descriptor(d["name"], d.get("label", d["name"]), float(d["low"]),
+                                      float(d["high"]), int(d["bins"])) for d in specs]
+            agents = {}
+            for id_, parents, emitter, step, created, status in _read(
+                    db, "SELECT id, parents, emitter, step, created, status FROM agents "
+                        "ORDER BY step, created, rowid"):
+                agents[id_] = Agent(id_, tuple(_json(parents) or ()), emitter, step, created,
+                                    status or "pending")
+            names = ["agent_id", "seq", "fitness", "descriptors", "tokens", "cost_usd",
+                     "tasks_run", "tasks_passed", "stage", "failure", "started", "finished"]
+            rows = _read(db, f"SELECT {', '.join(names)} FROM evaluations ORDER BY seq")
+            evaluations = _columns(rows, names, {n: float for n in names[1:3] + names[4:9]
+                                                 + names[10:]})
+            evaluations["seq"] = evaluations["seq"].astype(int)
+            dims = len(descriptors)
+            measured = np.full((len(rows), dims), np.nan)
+            for i, row in enumerate(rows):
+                values = _json(row[3])
+                if isinstance(values, list) and len(values) == dims:
+                    measured[i] = [np.nan if v is None else v for v in values]
+            evaluations["descriptors"] = measured
+            names = ["seq", "agent_id", "status", "cell", "fitness", "parent_elite"]
+            insertions = _columns(_read(db, f"SELECT {', '.join(names)} FROM insertions "
+                                            "ORDER BY seq, rowid"),
+                                  names, {"seq": int, "fitness": float, "parent_elite": float})
+            names = ["seq", "elites", "coverage", "qd_score", "best", "tokens", "cost_usd",
+                     "seconds"]
+            archive_stats = _columns(_read(db, f"SELECT {', '.join(names)} FROM archive_stats "
+                                               "ORDER BY seq"), names,
+                                     {n: float for n in names})
+            totals = _read(db, """
+                SELECT COUNT(*), SUM(cached = 0 AND error IS NULL), SUM(cached != 0),
+                       SUM(error IS NOT NULL),
+                       SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
+                       SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
+        finally:
+            db.close()
+        totals = [v or 0 for v in (totals[0] if totals else (0,) * 6)]
+        usage = LLMUsage(*(int(v) for v in totals[:5]), float(totals[5]))
+        seed = meta.get("seed", config.get("seed"))
+        return cls(path, meta, config, _condition(path, meta), None if seed is None else int(seed),
+                   descriptors, agents, evaluations, insertions, archive_stats, usage)
+
+    @property
+    def name(self) -> str:
+        """A short label for figure titles: condition and seed."""
+        return f"{self.condition}, seed {self.seed}" if self.seed is not None else self.condition
+
+    def rebuild_archive(self) -> GridArchive:
+        """Re-creates the final archive by replaying what the archive was told, in ``seq`` order.
+
+        Each ``insertions`` row is added with its fitness and the agent's measured descriptors
+        clipped to the grid range (a run without insertion rows replays every evaluation that has
+        a fitness and descriptors and no failure). Solutions are agent ids.
+        """
+        archive = GridArchive(solution_dim=(), dims=[d.bins for d in self.descriptors],
+                              ranges=[(d.low, d.high) for d in self.descriptors],
+                              solution_dtype=object)
+        low = np.array([d.low for d in self.descriptors])
+        high = np.array([d.high for d in self.descriptors])
+        row_of = {agent_id: i for i, agent_id in enumerate(self.evaluations["agent_id"])}
+        if len(self.insertions["agent_id"]):
+            replay = zip(self.insertions["agent_id"], self.insertions["fitness"])
+        else:
+            ok = ~np.isnan(self.evaluations["fitness"]) & np.array(
+                [f is None for f in self.evaluations["failure"]], dtype=bool)
+            replay = zip(self.evaluations["agent_id"][ok], self.evaluations["fitness"][ok])
+        for agent_id, fitness in replay:
+            row = row_of.get(agent_id)
+            if row is None:
+                continue
+            measured = self.evaluations["descriptors"][row]
+            if np.isnan(fitness):
+                fitness = self.evaluations["fitness"][row]
+            if np.isnan(fitness) or np.isnan(measured).any():
+                continue
+            archive.add_single(agent_id, float(fitness), np.clip(measured, low, high))
+        return archive
+
+    @functools.cached_property
+    def archive(self) -> GridArchive:
+        """The final archive (``rebuild_archive()``, computed once)."""
+        return self.rebuild_archive()
+
+    def elites(self) -> list[Elite]:
+        """Elites of the final archive, best first; ties go to the earlier evaluation."""
+        data = self.archive.data()
+        seq_of = dict(zip(self.evaluations["agent_id"], self.evaluations["seq"]))
+        row_of = {agent_id: i for i, agent_id in enumerate(self.evaluations["agent_id"])}
+        elites = [Elite(str(agent_id), float(fitness),
+                        tuple(float(v) for v in self.evaluations["descriptors"][row_of[agent_id]]),
+                        int(cell))
+                  for agent_id, fitness, cell in zip(data["solution"], data["objective"],
+                                                     data["index"])]
+        return sorted(elites, key=lambda e: (-e.fitness, seq_of[e.id]))
+
+    def failed(self) -> set[str]:
+        """Agents whose evaluation failed (status ``failed`` or a recorded failure reason)."""
+        failed = {a.id for a in self.agents.values() if a.status == "failed"}
+        return failed | {agent_id for agent_id, failure in
+                         zip(self.evaluations["agent_id"], self.evaluations["failure"])
+                         if failure is not None}
+
+    def depths(self) -> dict[str, int]:
+        """Lineage depth of each agent: 0 for agents without (known) parents, else one more than
+        its deepest parent."""
+        depth: dict[str, int] = {}
+        for root in self.agents:
+            stack = [root]
+            while stack:
+                agent_id = stack[-1]
+                pending = [p for p in self.agents[agent_id].parents
+                           if p in self.agents and p not in depth]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                stack.pop()
+                depth[agent_id] = 1 + max((depth[p] for p in self.agents[agent_id].parents
+                                           if p in depth), default=-1)
+        return depth
+
+
+def _condition(path: Path, meta: dict[str, Any]) -> str:
+    """``meta.condition``; else the Hydra overrides of the run without ``seed``."""
+    if meta.get("condition"):
+        return str(meta["condition"])
+    overrides = path / ".hydra" / "overrides.yaml"
+    if overrides.is_file():
+        items = [line.strip()[2:].strip() for line in overrides.read_text().splitlines()
+                 if line.strip().startswith("- ")]
+        items = [item for item in items if not item.lstrip("+~").startswith("seed=")]
+        if items:
+            return ",".join(items)
+    return "default"
+
+
+def _agent_summary(run: RunData, agent_id: str | None) -> dict[str, Any] | None:
+    if agent_id is None:
+        return None
+    rows = np.flatnonzero(run.evaluations["agent_id"] == agent_id)
+    if not len(rows):
+        return {"id": agent_id, "fitness": None, "descriptors": None}
+    fitness = run.evaluations["fitness"][rows[0]]
+    descriptors = run.evaluations["descriptors"][rows[0]]
+    return {"id": agent_id, "fitness": None if np.isnan(fitness) else float(fitness),
+            "descriptors": None if np.isnan(descriptors).any() else descriptors.tolist()}
+
+
+def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
+    """The headline numbers of one run, JSON-serialisable (``qdagents summary --json``).
+
+    ``qd_score`` is the sum of elite fitness with offset 0: fitness is the share of hidden tests
+    passed, in [0, 1], so every elite adds a non-negative amount. ``coverage`` is a fraction of
+    cells. Open-endedness: ``new_cells`` and ``improved`` count insertions that filled an empty
+    cell or beat an elite; ``parent_not_elite_share`` is the share of inserted children whose
+    (first) parent was no longer, or never, an elite when the child was made.
+    """
+    run = run if isinstance(run, RunData) else RunData.load(run)
+    elites = run.elites()
+    statuses = [a.status for a in run.agents.values()]
+    failed = run.failed()
+    seed = next((a.id for a in run.agents.values() if a.step == 0 or not a.parents), None)
+    status = run.insertions["status"]
+    parent_elite = run.insertions["parent_elite"]
+    parent_elite = parent_elite[~np.isnan(parent_elite)]
+    depths = run.depths()
+    stats = run.archive
+    return {
+        "run": str(run.path), "condition": run.condition, "random_seed": run.seed,
+        "agents": len(run.agents),
+        "evaluated": sum(s == "evaluated" and a not in failed
+                         for a, s in zip(run.agents, statuses)),
+        "failed": len(failed),
+        "pending": sum(s == "pending" for s in statuses),
+        "evaluations": len(run.evaluations["agent_id"]),
+        "elites": len(elites),
+        "cells": int(stats.cells),
+        "coverage": float(stats.stats.coverage),
+        "qd_score": float(sum(e.fitness for e in elites)),
+        "tokens": run.usage.tokens, "cost_usd": run.usage.cost_usd,
+        "llm_calls": run.usage.calls, "provider_calls": run.usage.provider_calls,
+        "cache_hits": run.usage.cache_hits, "llm_errors": run.usage.errors,
+        "seed": _agent_summary(run, seed),
+        "best": _agent_summary(run, elites[0].id if elites else None),
+        "new_cells": int(np.sum(status == "new")),
+        "improved": int(np.sum(status == "improve")),
+        "max_depth": max(depths.values(), default=0),
+        "parent_not_elite_share": (float(np.mean(parent_elite == 0)) if len(parent_elite)
+                                   else None),
+    }

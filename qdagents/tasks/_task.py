@@ -1,0 +1,135 @@
+"""The task format: a problem, visible files, hidden tests and a reference, all as text.
+
+Tasks hold file *contents* rather than paths so that a suite is a plain value: it can be loaded
+once, pickled to workers, and written into any number of fresh workspaces, and nothing the agent
+does to its workspace can reach the hidden tests or the reference.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+__all__ = ["Task", "TaskSuite", "write_files"]
+
+KINDS = ("bugfix", "implement")
+
+
+def check_relative(path: str) -> None:
+    """Raises ValueError unless ``path`` stays inside the folder it is written to."""
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
+        raise ValueError(f"task file path must be relative and inside the task: {path!r}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One coding task.
+
+    Args:
+        id: Unique within its suite; also used in file names and the run database.
+        problem: The problem statement (markdown) the agent reads at ``/task/problem.md``.
+        files: The visible files, relative path -> content: what the agent's workspace starts as.
+        hidden_tests: Relative path -> content of the tests that decide the task. Modules named
+            ``test_*.py`` or ``*_test.py`` are run; other files are helpers they import.
+        reference: Files that, written over ``files``, solve the task; used only by the
+            self-check, never shown to an agent.
+        kind: ``"bugfix"`` (working code with one bug) or ``"implement"`` (a stub to fill in).
+    """
+
+    id: str
+    problem: str
+    files: dict[str, str]
+    hidden_tests: dict[str, str]
+    reference: dict[str, str]
+    kind: str = "bugfix"
+
+    def __post_init__(self):
+        if not self.id:
+            raise ValueError("task id must not be empty")
+        if self.kind not in KINDS:
+            raise ValueError(f"task {self.id}: kind must be one of {KINDS}, not {self.kind!r}")
+        if not self.hidden_tests:
+            raise ValueError(f"task {self.id}: no hidden tests")
+        for files in (self.files, self.hidden_tests, self.reference):
+            for path in files:
+                check_relative(path)
+
+    @property
+    def test_modules(self) -> list[str]:
+        """The hidden files the runner imports and runs (the rest are helpers)."""
+        return sorted(path for path in self.hidden_tests
+                      if path.endswith(".py") and (os.path.basename(path).startswith("test_")
+                                                   or path.endswith("_test.py")))
+
+    def write_workspace(self, root: Path, *, solved: bool = False) -> None:
+        """Writes the visible files into ``root``; with ``solved``, the reference on top."""
+        write_files(self.files, root)
+        if solved:
+            write_files(self.reference, root)
+
+
+class TaskSuite:
+    """An ordered, named list of tasks with unique ids.
+
+    Args:
+        name: What the suite is called in configs and reports (``"builtin"``, ``"exercism"``).
+        tasks: The tasks, in the order an evaluation should run them (``head(n)`` is a cheap
+            first stage).
+        skipped: Task id -> why a loader left that task out, so a smaller suite is explained.
+    """
+
+    def __init__(self, *, name: str, tasks: Iterable[Task], skipped: dict[str, str] | None = None):
+        self.name = name
+        self.tasks = list(tasks)
+        self.skipped = dict(skipped or {})
+        seen = set()
+        for task in self.tasks:
+            if task.id in seen:
+                raise ValueError(f"suite {name}: duplicate task id {task.id!r}")
+            seen.add(task.id)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __getitem__(self, task_id: str) -> Task:
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(f"suite {self.name} has no task {task_id!r}")
+
+    def __repr__(self) -> str:
+        return f"TaskSuite(name={self.name!r}, tasks={len(self.tasks)})"
+
+    @property
+    def ids(self) -> list[str]:
+        return [task.id for task in self.tasks]
+
+    def subset(self, ids: Iterable[str]) -> TaskSuite:
+        """The tasks with these ids, in suite order; unknown ids raise KeyError."""
+        wanted = set(ids)
+        missing = wanted - set(self.ids)
+        if missing:
+            raise KeyError(f"suite {self.name} has no tasks {sorted(missing)}")
+        return TaskSuite(name=self.name, tasks=[t for t in self.tasks if t.id in wanted],
+                         skipped=self.skipped)
+
+    def head(self, n: int) -> TaskSuite:
+        """The first ``n`` tasks (all of them when ``n`` is larger)."""
+        return TaskSuite(name=self.name, tasks=self.tasks[:max(n, 0)], skipped=self.skipped)
+
+
+def write_files(files: dict[str, str], root: Path) -> None:
+    """Writes relative path -> content under ``root``, creating folders; refuses paths that
+    would leave ``root``."""
+    root = Path(root)
+    for path, content in files.items():
+        check_relative(path)
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")

@@ -1,0 +1,151 @@
+"""Fakes for the LLM layer tests: an offline model stand-in and a local OpenAI-compatible server.
+
+Nothing here leaves 127.0.0.1 or the machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+
+WRITE_ARGS = json.dumps({"path": "solution.py", "content": "def f():\n    return 1\n"})
+TOOLS = [
+    {"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}},
+    {"type": "function", "function": {"name": "write_file", "parameters": {"type": "object"}}},
+]
+
+
+def chat(text="fix the bug", tools=TOOLS, **extra):
+    """A chat-completions request body."""
+    body = {"model": "whatever-the-agent-says", "messages": [{"role": "user", "content": text}]}
+    if tools is not None:
+        body["tools"] = tools
+    body.update(extra)
+    return body
+
+
+class FakeModel:
+    """Has ``OfflineModel.respond``'s signature: a tool call first, then a two-line answer.
+
+    With ``counter=True`` every answer carries a call number, like a non-deterministic provider.
+    """
+
+    def __init__(self, *, latency: float = 0.0, counter: bool = False) -> None:
+        self.latency, self.counter = latency, counter
+        self.calls: list[tuple] = []
+        self._lock = threading.Lock()
+
+    def respond(self, role, messages, tools, seed):
+        with self._lock:
+            self.calls.append((role, messages, tools, seed))
+            n = len(self.calls)
+        if self.latency:
+            time.sleep(self.latency)
+        usage = {"prompt_tokens": 10 * len(messages), "completion_tokens": 5}
+        if self.counter:
+            return {"message": {"role": "assistant", "content": f"answer {n}"},
+                    "finish_reason": "stop", "usage": usage}
+        if messages[-1]["role"] == "user" and tools:
+            return {"message": {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{n}", "type": "function",
+                 "function": {"name": "write_file", "arguments": WRITE_ARGS}}]},
+                "finish_reason": "tool_calls", "usage": usage}
+        return {"message": {"role": "assistant", "content": f"done by {role}\nseed {seed}"},
+                "finish_reason": "stop", "usage": usage}
+
+
+
+
+class FakeOpenAI:
+    """A local OpenAI-compatible server on 127.0.0.1 that can be told how to misbehave.
+
+    ``script`` holds the behaviours of the next requests, one each: ``ok``, ``429``, ``500``,
+    ``400``, ``sleep`` (answers after ``sleep_seconds``), ``garbage`` (200 with broken JSON),
+    ``empty`` (200 with no choices). When it runs out, requests are answered ``ok``.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.requests: list[dict] = []
+        self.sleep_seconds = 2.0
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake._lock:
+                    fake.requests.append({"path": self.path, "body": body,
+                                          "auth": self.headers.get("Authorization")})
+                    action = fake.script.pop(0) if fake.script else "ok"
+                status, data = fake.answer(action, body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, action: str, body: dict) -> tuple[int, bytes]:
+        if action in ("429", "500", "400"):
+            return int(action), json.dumps(
+                {"error": {"message": f"told to fail with {action}", "type": "test"}}).encode()
+        if action == "garbage":
+            return 200, b'{"id": "x", "choices": [ this is not json'
+        if action == "sleep":
+            time.sleep(self.sleep_seconds)
+        choices = [] if action == "empty" else [{
+            "index": 0, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "write_file", "arguments": WRITE_ARGS}}]}}]
+        return 200, json.dumps({"id": "chatcmpl-local", "object": "chat.completion",
+                                "created": 1, "model": body["model"], "choices": choices,
+                                "usage": {"prompt_tokens": 21, "completion_tokens": 8,
+                                          "total_tokens": 29}}).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client`` over AF_UNIX: what a stdlib agent does to reach the gateway."""
+
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def post(connection: http.client.HTTPConnection, body, path="/v1/chat/completions"):
+    """POSTs ``body`` (a dict, or raw bytes) and returns ``(status, decoded JSON)``."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    connection.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
