@@ -99,8 +99,8 @@ def draw_grid(ax: plt.Axes, x: Descriptor, y: Descriptor, cells: list[tuple[floa
 
 
 def _empty_legend(fig: plt.Figure) -> None:
-    fig.legend(handles=[Patch(label="empty cell", **EMPTY)], loc="lower left",
-               bbox_to_anchor=(0.0, -0.02), frameon=False)
+    fig.legend(handles=[Patch(label="empty cell", **EMPTY)], loc="outside upper right",
+               frameon=False)
 
 
 def plot_heatmaps(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
@@ -210,8 +210,8 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
         ax.add_collection(LineCollection(tree_edges, colors="0.6", linewidths=0.6, zorder=1))
         extra = [(position[p], position[a.id]) for a in run.agents.values()
                  for p in a.parents[1:] if p in position]
-        ax.add_collection(LineCollection(extra, colors="0.6", linewidths=0.6, linestyles=":",
-                                         zorder=1))
+        ax.add_collection(LineCollection(extra, colors="0.55", linewidths=0.6, linestyles=":",
+                                         alpha=0.5, zorder=1))
         if len(path) > 1:
             xy = np.array([position[a] for a in path])
             ax.plot(xy[:, 0], xy[:, 1], color="crimson", lw=2.2, zorder=2, solid_capstyle="round")
@@ -234,7 +234,8 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
                        vmin=0, vmax=1, edgecolors="crimson", linewidths=1.4, zorder=5)
             ax.annotate(f"best ({fitness[path[0]]:.2f})", (bx, by), xytext=(0, -14),
                         textcoords="offset points", ha="center", va="top", color="crimson",
-                        fontsize=9, fontweight="bold", zorder=6)
+                        fontsize=9, fontweight="bold", zorder=6,
+                        bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0, "pad": 1})
         for root in (a for a, p in parent.items() if p is None):
             ax.annotate("seed", position[root], xytext=(0, 9), textcoords="offset points",
                         ha="center", va="bottom", fontsize=9, fontweight="bold")
