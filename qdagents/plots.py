@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from ribs.archives import GridArchive  # noqa: E402
 from ribs.visualize import grid_archive_heatmap  # noqa: E402
 
@@ -128,10 +129,10 @@ def plot_heatmaps(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
             if len(specs) == 3:
                 name, unit = _split_label(specs[2].label)
                 edges = np.linspace(specs[2].low, specs[2].high, specs[2].bins + 1)
-                ax.set_title(f"{name} {_number(edges[k])}–{_number(edges[k + 1])} {unit}".strip())
-            ax.text(0.98, 0.98, f"{len(cells)} elites", transform=ax.transAxes, ha="right",
-                    va="top", fontsize=8, color="0.25",
-                    bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1.5})
+                ax.set_title(f"{name} {_number(edges[k])}–{_number(edges[k + 1])} {unit}".strip()
+                             + f"\n{len(cells)} elites", fontsize=10)
+            else:
+                ax.set_title(f"{len(cells)} elites", fontsize=10)
         fitness_colorbar(fig, axes, shrink=0.9 if rows > 1 else 1.0)
         fig.suptitle(f"Final archive — {run.name}")
         _empty_legend(fig)
@@ -149,7 +150,9 @@ def plot_qd_curves(run: RunData | str | Path, out_dir: str | Path) -> list[Path]
     with style():
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
         for ax, (key, scale, ylabel, title) in zip(axes, panels):
-            ax.plot(stats["seq"], stats[key] * scale, drawstyle="steps-post", color="C0", lw=1.8)
+            ax.plot(stats["seq"], stats[key] * scale, drawstyle="steps-post", color="C0", lw=1.8,
+                    marker="o" if len(stats["seq"]) < 20 else None, markersize=4)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set(xlabel="evaluations (completed)", ylabel=ylabel, title=title)
             ax.set_xlim(left=0)
             ax.set_ylim(bottom=0, top=1.02 if key == "best" else None)
@@ -248,7 +251,7 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
         ax.set_ylabel("generation (steps from the seed agent)")
         fitness_colorbar(fig, ax, pad=0.01, fraction=0.03)
         marker = {"marker": "o", "linestyle": "none", "markersize": 7}
-        ax.legend(handles=[
+        handles = [
             Line2D([], [], markerfacecolor=plt.get_cmap(CMAP)(0.6), markeredgecolor="black",
                    label=f"elite ({len(elite_ids)})", **marker),
             Line2D([], [], markerfacecolor=plt.get_cmap(CMAP)(0.6), markeredgecolor="none",
@@ -258,9 +261,14 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
             Line2D([], [], markerfacecolor="white", markeredgecolor="0.5",
                    label=f"not evaluated ({len(groups['pending'])})", **marker),
             Line2D([], [], color="crimson", lw=2.2, label="seed → best"),
-            Line2D([], [], color="0.6", lw=0.8, ls=":", label="second parent (crossover)")],
-            loc="upper left", bbox_to_anchor=(1.0, 1.0) if leaves < 60 else (0.0, -0.02),
-            ncol=1 if leaves < 60 else 6, frameon=False)
+            Line2D([], [], color="0.6", lw=0.8, ls=":", label="second parent (crossover)")]
+        shown = [bool(elite_ids), bool(groups["other"]), bool(groups["failed"]),
+                 bool(groups["pending"]), len(path) > 1, bool(extra)]
+        handles = [h for h, show in zip(handles, shown) if show]
+        narrow = leaves < 60  # legend beside a narrow tree, below a wide one
+        ax.legend(handles=handles, loc="upper left", frameon=False,
+                  bbox_to_anchor=(1.0, 1.0) if narrow else (0.0, -0.02),
+                  ncol=1 if narrow else len(handles))
         ax.set_title(f"Lineage of {len(position)} agents — {run.name}")
         return save(fig, out_dir, "lineage")
 

@@ -231,7 +231,8 @@ def make_run(run_dir: Path, *, condition: str = "selection=uniform", seed: int =
         "provider_calls": totals["provider"], "cache_hits": totals["cached"],
         "new_cells": counts["new"], "improved": counts["improve"],
         "max_depth": max(depth.values()),
-        "share_parent_not_elite": float(np.mean([f == 0 for f in parent_elite_flags])),
+        "share_parent_not_elite": (float(np.mean([f == 0 for f in parent_elite_flags]))
+                                   if parent_elite_flags else None),
     }
     return FakeRun(run_dir, condition, seed, truth)
 
