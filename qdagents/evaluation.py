@@ -179,7 +179,7 @@ class Evaluator:
 
     def run_task(self, agent_id: str, agent_dir: Path, task) -> TaskResult:
         """Runs the agent on one task, then the hidden tests on what it left behind."""
-        from qdagents.llm import Meter
+        from qdagents.llm import Budget, Meter
         from qdagents.tasks import run_hidden_tests
 
         with tempfile.TemporaryDirectory(prefix="qdagents-task-") as tmp:
@@ -189,7 +189,7 @@ class Evaluator:
             write_files(workspace, task.files)
             (task_dir / "problem.md").write_text(task.problem)
             before = snapshot(workspace)
-            meter = Meter(token_budget=self.task_token_budget)
+            meter = Meter(budget=Budget(tokens=self.task_token_budget))
             with self.gateway.serve(meter, agent_id=agent_id, task_id=task.id) as sock:
                 run = self.sandbox.run(
                     ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
@@ -208,7 +208,7 @@ class Evaluator:
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
         return TaskResult(
             task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
-            tokens=meter.prompt_tokens + meter.completion_tokens, llm_calls=meter.calls,
+            tokens=meter.tokens, llm_calls=meter.calls,
             cost_usd=meter.cost_usd, tools_offered=sorted(meter.tools_offered),
             lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
             exit_code=run.exit_code, log=log[-LOG_CAP:])

@@ -100,7 +100,9 @@ class Run:
             purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
             db=self.db, mode=llm["mode"], api_base=llm.get("api_base"),
             timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
-            run_budget=self.run_budget, seed=self.seed, replay_from=llm.get("replay_from"))
+            run_budget=self.run_budget, seed=self.seed,
+            replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
+        self.gateway.warm_up()
         ev = cfg["evaluation"]
         self.evaluator = Evaluator(
             suite=load_suite(dict(cfg["tasks"])), sandbox=make_sandbox(**_sandbox_options(cfg)),

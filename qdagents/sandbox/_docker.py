@@ -1,0 +1,275 @@
+"""Docker backend: a locked-down container per evaluation, one ``exec`` per command.
+
+The container has no network (``network_mode="none"``), a read-only root filesystem with a
+size-capped tmpfs ``/tmp``, no capabilities, ``no-new-privileges``, runs as uid/gid 65534, and is
+bounded by cgroups (``mem_limit`` = ``memswap_limit``, ``nano_cpus``, ``pids_limit``). Its pid 1 is
+``sleep`` (a finite one, so a container orphaned by a killed controller ends by itself and
+``auto_remove`` deletes it). Each command is an ``exec`` wrapped in ``env -i`` (the environment is
+exactly ``BASE_ENV`` + ``env``; docker would add ``HOSTNAME``) and ``prlimit`` (per-command
+``RLIMIT_AS``/``FSIZE``/``CPU``); after it, ``kill -9 -1`` as the sandbox uid removes whatever it
+left behind (pid 1 is immune: it is the namespace's init and has no handlers).
+
+Starting a container costs far more than an ``exec``, so :meth:`DockerSandbox.session` keeps one
+container for many commands (all tasks of one evaluation); :meth:`DockerSandbox.run` is a
+one-command session. The mounts are fixed when a container starts: a session runs a command in its
+container when each of the command's mounts lies inside one of the session's mounts at the same
+relative place (and is no more writable), and otherwise falls back to a one-command container.
+Mount sources are lent to uid 65534 while a command runs (:mod:`qdagents.sandbox._lend`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from qdagents.sandbox._base import BASE_ENV, Limits, Mount, SandboxResult, trim
+from qdagents.sandbox._lend import lend
+from qdagents.sandbox._output import CappedOutput
+
+DEFAULT_IMAGE = "qdagents-sandbox:latest"
+DOCKERFILE = Path(__file__).with_name("Dockerfile")
+log = logging.getLogger(__name__)
+
+
+def _client(timeout: int = 60):
+    import docker
+    return docker.from_env(timeout=timeout)
+
+
+class DockerSandbox:
+    """Runs commands in locked-down docker containers (see the module docstring).
+
+    Args:
+        image: the sandbox image (``build_image`` makes it).
+        user: ``uid:gid`` the commands run as.
+        cpus: CPUs per container.
+        ttl: seconds a session container lives at most (restarted transparently when it ends).
+    """
+
+    name = "docker"
+
+    def __init__(self, *, image: str = DEFAULT_IMAGE, user: str = "65534:65534",
+                 cpus: float = 1.0, ttl: float = 6 * 3600, client=None):
+        self.image, self.user, self.cpus, self.ttl = image, user, cpus, ttl
+        self.client = client or _client()
+
+    def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
+            env: dict[str, str], limits: Limits) -> SandboxResult:
+        with self.session(mounts, limits=limits) as session:
+            return session.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits)
+
+    @contextmanager
+    def session(self, mounts: list[Mount], *, limits: Limits = Limits()) -> Iterator[DockerSession]:
+        """One container for many commands; its cgroup limits come from ``limits``."""
+        session = DockerSession(self, list(mounts), limits)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def start(self, mounts: list[Mount], limits: Limits):
+        """Starts a session container (pid 1 sleeps; commands come as execs)."""
+        from docker.types import LogConfig, Mount as DockerMount, Ulimit
+        memory = f"{limits.memory_mb}m"
+        file_size = limits.file_mb * 1024 * 1024
+        return self.client.containers.run(
+            self.image, ["sleep", str(int(self.ttl))], detach=True, auto_remove=True,
+            user=self.user, working_dir="/", hostname="sandbox", environment=dict(BASE_ENV),
+            network_mode="none", read_only=True, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], mem_limit=memory, memswap_limit=memory,
+            nano_cpus=int(self.cpus * 1e9), pids_limit=limits.processes + 2,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={memory},mode=1777"},
+            ulimits=[Ulimit(name="core", soft=0, hard=0),
+                     Ulimit(name="fsize", soft=file_size, hard=file_size)],
+            mounts=[DockerMount(m.target, str(m.source), type="bind", read_only=not m.writable)
+                    for m in mounts],
+            log_config=LogConfig(type="none"), labels={"qdagents.sandbox": "1"})
+
+
+class DockerSession:
+    """A running sandbox container; :meth:`run` is the :class:`Sandbox` protocol. One command at
+    a time (the cleanup after a command kills every process of the sandbox uid)."""
+
+    name = "docker"
+
+    def __init__(self, sandbox: DockerSandbox, mounts: list[Mount], limits: Limits):
+        self.sandbox, self.mounts, self.limits = sandbox, mounts, limits
+        self.container = None
+        self._lock = threading.Lock()
+        self.fallbacks = 0
+
+    def _inside(self, mount: Mount) -> bool:
+        for own in self.mounts:
+            try:
+                rel = Path(mount.source).relative_to(own.source)
+            except ValueError:
+                continue
+            if Path(mount.target) == Path(own.target) / rel and (own.writable or not mount.writable):
+                return True
+        return False
+
+    def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
+            env: dict[str, str], limits: Limits) -> SandboxResult:
+        if not all(self._inside(m) for m in mounts):
+            self.fallbacks += 1
+            log.info("mounts differ from the session's: running %s in its own container", argv)
+            return self.sandbox.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits)
+        start = time.monotonic()
+        with self._lock, lend([m.source for m in mounts], *self._ids()):
+            try:
+                return self._exec(argv, workdir, env, limits, start)
+            except Exception as error:  # the engine, not the agent: report, don't raise
+                return SandboxResult(exit_code=None, stdout="", stderr=repr(error),
+                                     seconds=time.monotonic() - start,
+                                     failure=f"sandbox error: {error}")
+
+    def _ids(self) -> tuple[int, int]:
+        uid, _, gid = self.sandbox.user.partition(":")
+        return int(uid), int(gid or uid)
+
+    def _ensure(self):
+        if self.container is not None:
+            try:
+                self.container.reload()
+                if self.container.status == "running":
+                    return self.container
+            except Exception:  # removed after its ttl: start another
+                pass
+        self.container = self.sandbox.start(self.mounts, self.limits)
+        return self.container
+
+    def _exec(self, argv, workdir, env, limits, start) -> SandboxResult:
+        from docker.utils.socket import frames_iter
+        api = self.sandbox.client.api
+        container = self.container or self._ensure()
+        inner = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in {**BASE_ENV, **env}.items()),
+                 "/usr/bin/prlimit", f"--as={limits.memory_mb * 1024 * 1024}",
+                 f"--cpu={int(limits.seconds) + 1}", f"--fsize={limits.file_mb * 1024 * 1024}",
+                 "--core=0", "--", *argv]
+        try:
+            exec_id = api.exec_create(container.id, inner, user=self.sandbox.user,
+                                      workdir=workdir, stdin=False)["Id"]
+        except Exception:  # the container ended (ttl, or removed): one retry on a fresh one
+            self.container = None
+            container = self._ensure()
+            exec_id = api.exec_create(container.id, inner, user=self.sandbox.user,
+                                      workdir=workdir, stdin=False)["Id"]
+        sock = api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        raw.settimeout(None)
+        outputs = {1: CappedOutput(), 2: CappedOutput()}
+
+        def read() -> None:
+            try:
+                for stream, data in frames_iter(sock, tty=False):
+                    if stream in outputs:
+                        outputs[stream].add(data)
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(limits.seconds)
+        timed_out = reader.is_alive()
+        self._cleanup(container)
+        reader.join(5.0)
+        if reader.is_alive():
+            raw.close()
+        info = api.exec_inspect(exec_id)
+        code = None if timed_out else info.get("ExitCode")
+        failure = None
+        if timed_out:
+            failure = f"timed out after {limits.seconds:g}s"
+        elif code is not None and code > 128 and (code - 128) in signal.valid_signals():
+            failure = f"killed by signal {signal.Signals(code - 128).name}"
+            if code == 128 + signal.SIGKILL and _oom_kills(container.id):
+                failure = f"killed: memory limit ({self.limits.memory_mb} MB)"
+        return SandboxResult(exit_code=code, stdout=trim(outputs[1].text()),
+                             stderr=trim(outputs[2].text()), seconds=time.monotonic() - start,
+                             timed_out=timed_out, failure=failure)
+
+    def _cleanup(self, container) -> None:
+        """Kills every process of the sandbox uid except pid 1 (and the killer itself)."""
+        try:
+            container.exec_run(["/bin/sh", "-c", "kill -9 -1"], user=self.sandbox.user)
+        except Exception as error:  # the container is gone: nothing is left in it either
+            log.debug("cleanup exec failed: %s", error)
+
+    def close(self) -> None:
+        """Removes the container (and every process in it)."""
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except Exception as error:  # already removed by auto_remove
+                log.debug("container removal: %s", error)
+            self.container = None
+
+
+def _oom_kills(container_id: str) -> int:
+    """The memory cgroup's OOM-kill count, when the engine runs on this host (else 0)."""
+    candidates = [f"/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control",
+                  f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events",
+                  f"/sys/fs/cgroup/docker/{container_id}/memory.events"]
+    for path in candidates:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def debian_mirror() -> str:
+    """The Debian mirror apt uses here (``deb.debian.org`` when none is configured)."""
+    for path in sorted(Path("/etc/apt").glob("sources.list*")) + \
+            sorted(Path("/etc/apt/sources.list.d").glob("*")):
+        if not path.is_file() or path.name.endswith((".disabled", ".save")):
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            words = line.split()
+            if words[:1] == ["deb"] or words[:1] == ["URIs:"]:
+                for word in words[1:]:
+                    if word.startswith("http") and word.rstrip("/").endswith("/debian"):
+                        return word
+    return "http://deb.debian.org/debian"
+
+
+def build_image(*, offline: bool, tag: str = DEFAULT_IMAGE) -> str:
+    """Builds the sandbox image and returns its id.
+
+    ``offline=True`` needs no registry: ``debootstrap`` a minimal Debian bookworm with ``python3``
+    from the local apt mirror and ``docker import`` it (needs root and ``debootstrap``; about 40 s).
+    ``python3`` rather than ``python3-minimal``: the minimal package lacks ``json``, ``http`` and
+    ``unittest``, which agents and the test harness need. ``offline=False`` builds ``Dockerfile``
+    (pulls ``python:3.11-slim``).
+    """
+    client = _client(timeout=600)
+    if not offline:
+        with open(DOCKERFILE, "rb") as handle:
+            image, _ = client.images.build(fileobj=handle, tag=tag, rm=True, pull=True)
+        return image.id
+    if os.geteuid() != 0:
+        raise RuntimeError("build_image(offline=True) runs debootstrap: run it as root")
+    with tempfile.TemporaryDirectory(prefix="qdagents-image-") as scratch:
+        root = os.path.join(scratch, "root")
+        subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+                        root, debian_mirror()], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["sh", "-c", "rm -rf var/cache/apt/archives/*.deb var/lib/apt/lists/*"],
+                       cwd=root, check=True)
+        tarball = os.path.join(scratch, "root.tar")
+        subprocess.run(["tar", "-C", root, "-cf", tarball, "."], check=True)
+        repository, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        client.api.import_image_from_file(
+            tarball, repository=repository, tag=version,
+            changes=[f"ENV PATH={BASE_ENV['PATH']}", "ENV LANG=C.UTF-8",
+                     "USER 65534:65534", 'CMD ["python3"]'])
+    return client.images.get(tag).id
