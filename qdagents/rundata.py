@@ -99,7 +99,7 @@ def _columns(rows: list[tuple], names: list[str], dtypes: dict[str, Any]) -> dic
     return columns
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality: fields hold numpy arrays
 class RunData:
     """Everything recorded about one run, loaded once.
 

@@ -267,7 +267,9 @@ def build_image(*, offline: bool, tag: str = DEFAULT_IMAGE) -> str:
                        cwd=root, check=True)
         tarball = os.path.join(scratch, "root.tar")
         subprocess.run(["tar", "-C", root, "-cf", tarball, "."], check=True)
-        repository, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        repository, _, version = tag.rpartition(":")
+        if not repository or "/" in version:
+            repository, version = tag, "latest"
         client.api.import_image_from_file(
             tarball, repository=repository, tag=version,
             changes=[f"ENV PATH={BASE_ENV['PATH']}", "ENV LANG=C.UTF-8",

@@ -103,7 +103,8 @@ class FakeOpenAI:
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def answer(self, action: str, body: dict) -> tuple[int, bytes]:
