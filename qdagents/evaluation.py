@@ -209,6 +209,6 @@ class Evaluator:
         return TaskResult(
             task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
             tokens=meter.tokens, llm_calls=meter.calls,
-            cost_usd=meter.cost_usd, tools_offered=sorted(meter.tools_offered),
+            cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
             lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
             exit_code=run.exit_code, log=log[-LOG_CAP:])

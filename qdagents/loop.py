@@ -95,6 +95,8 @@ class Run:
         register_offline_provider(latency=float(llm.get("latency") or 0.0))
         budget = cfg["budget"]
         self.run_budget = Budget(tokens=budget.get("tokens"), usd=budget.get("usd"))
+        spent = self.db.llm_totals()   # a resumed run continues from what it already used
+        self.run_budget.charge(tokens=spent["tokens"], usd=spent["cost_usd"])
         self.gateway = Gateway(
             model=llm["agent_model"],
             purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},

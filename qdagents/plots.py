@@ -8,6 +8,7 @@ fixed scale, 0 to 1 (share of hidden tests passed), so figures of different runs
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from ribs.visualize import grid_archive_heatmap  # noqa: E402
 from qdagents.rundata import Descriptor, RunData  # noqa: E402
 
 __all__ = ["plot_heatmaps", "plot_lineage", "plot_qd_curves", "plot_run"]
+
+# matplotlib subsets fonts into the PDFs with fontTools, which logs every table at INFO level:
+# under Hydra's logging that floods a run's output.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 CMAP = "viridis"
 FITNESS_LABEL = "fitness (share of hidden tests passed)"
@@ -58,6 +63,10 @@ def _as_run(run: RunData | str | Path) -> RunData:
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
+def elite_count_label(count: int) -> str:
+    return f"{count} elite" if count == 1 else f"{count} elites"
 
 
 def _split_label(label: str) -> tuple[str, str]:
@@ -99,8 +108,8 @@ def draw_grid(ax: plt.Axes, x: Descriptor, y: Descriptor, cells: list[tuple[floa
         ax.set_ylabel(y.label)
 
 
-def _empty_legend(fig: plt.Figure) -> None:
-    fig.legend(handles=[Patch(label="empty cell", **EMPTY)], loc="outside upper right",
+def empty_cell_legend(fig: plt.Figure) -> None:
+    fig.legend(handles=[Patch(label="empty cell", **EMPTY)], loc="outside lower right",
                frameon=False)
 
 
@@ -123,19 +132,22 @@ def plot_heatmaps(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
                 ax.set_visible(False)
                 continue
             mine = grid[:, 2] == k if len(specs) == 3 else np.ones(len(grid), bool)
-            cells = [(m[0], m[1], f) for m, f in zip(data["measures"][mine], data["objective"][mine])]
-            draw_grid(ax, specs[0], specs[1], cells, xlabel=k // cols == rows - 1 or
-                      k + cols >= slices, ylabel=k % cols == 0)
+            cells = [(m[0], m[1], f)
+                     for m, f in zip(data["measures"][mine], data["objective"][mine])]
+            draw_grid(ax, specs[0], specs[1], cells, xlabel=k + cols >= slices,
+                      ylabel=k % cols == 0)
             if len(specs) == 3:
                 name, unit = _split_label(specs[2].label)
                 edges = np.linspace(specs[2].low, specs[2].high, specs[2].bins + 1)
                 ax.set_title(f"{name} {_number(edges[k])}–{_number(edges[k + 1])} {unit}".strip()
-                             + f"\n{len(cells)} elites", fontsize=10)
+                             + f"\n{elite_count_label(len(cells))}", fontsize=10)
             else:
-                ax.set_title(f"{len(cells)} elites", fontsize=10)
+                ax.set_title(elite_count_label(len(cells)), fontsize=10)
         fitness_colorbar(fig, axes, shrink=0.9 if rows > 1 else 1.0)
-        fig.suptitle(f"Final archive — {run.name}")
-        _empty_legend(fig)
+        stats = run.archive.stats
+        fig.suptitle(f"Final archive — {run.name} (QD-score {stats.qd_score:.2f}, "
+                     f"coverage {100 * stats.coverage:.1f}% of {run.archive.cells} cells)")
+        empty_cell_legend(fig)
         return save(fig, out_dir, "heatmaps")
 
 
@@ -165,25 +177,32 @@ def tree_layout(run: RunData) -> tuple[dict[str, tuple[float, int]], dict[str, s
     """A tidy tree by generation: each agent hangs under its first parent, one row per
     generation; leaves take consecutive columns in creation order and a parent is centred over
     its children. Returns (x, generation) per agent and the tree parent of each agent."""
-    parent = {a.id: next((p for p in a.parents if p in run.agents), None)
+    parent = {a.id: next((p for p in a.parents if p in run.agents and p != a.id), None)
               for a in run.agents.values()}
     children: dict[str | None, list[str]] = defaultdict(list)
     for agent_id, p in parent.items():
         children[p].append(agent_id)
     position: dict[str, tuple[float, int]] = {}
     leaf = 0
-    stack = [(root, 0, False) for root in reversed(children[None])]
-    while stack:
-        node, generation, children_done = stack.pop()
-        kids = children[node]
-        if not kids:
-            position[node] = (float(leaf), generation)
-            leaf += 1
-        elif children_done:
-            position[node] = ((position[kids[0]][0] + position[kids[-1]][0]) / 2, generation)
-        else:
-            stack.append((node, generation, True))
-            stack.extend((kid, generation + 1, False) for kid in reversed(kids))
+    roots = list(children[None])
+    while roots:
+        stack = [(root, 0, False) for root in reversed(roots)]
+        while stack:
+            node, generation, children_done = stack.pop()
+            kids = children[node]
+            if not kids:
+                position[node] = (float(leaf), generation)
+                leaf += 1
+            elif children_done:
+                position[node] = ((position[kids[0]][0] + position[kids[-1]][0]) / 2, generation)
+            else:
+                stack.append((node, generation, True))
+                stack.extend((kid, generation + 1, False) for kid in reversed(kids))
+        # agents not reached from a root sit on a parent cycle (a corrupt record): cut it
+        roots = [next(a for a in parent if a not in position)] if len(position) < len(parent) else []
+        for root in roots:
+            children[parent[root]].remove(root)
+            parent[root] = None
     return position, parent
 
 

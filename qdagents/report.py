@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qdagents.plots import draw_grid, fitness_colorbar, plt, save, style
+from qdagents.plots import (draw_grid, elite_count_label, empty_cell_legend, fitness_colorbar,
+                             plt, save, style)
 from qdagents.rundata import RunData, summary_metrics
 from qdagents.stats import a12, holm, mann_whitney_p, median_ci
 
@@ -24,7 +25,7 @@ __all__ = ["METRICS", "find_runs", "final_metrics", "group_runs", "report"]
 # key, column title, format of one number
 METRICS = [("qd_score", "QD-score", "{:.2f}"), ("coverage", "coverage (%)", "{:.1f}"),
            ("best_fitness", "best fitness", "{:.3f}"), ("evaluations", "evaluations", "{:.0f}"),
-           ("tokens", "tokens", "{:,.0f}"), ("cost_usd", "USD", "{:.3f}")]
+           ("tokens", "tokens", "{:,.0f}"), ("cost_usd", "USD", "{:.4g}")]
 CURVE_Y = [("qd_score", 1.0, "QD-score (sum of elite fitness)"),
            ("coverage", 100.0, "coverage (% of cells)"),
            ("best", 1.0, "best fitness (share of tests passed)")]
@@ -60,7 +61,7 @@ def final_metrics(run: RunData) -> dict[str, float]:
     best = summary["best"]["fitness"] if summary["best"] else None
     return {"qd_score": summary["qd_score"], "coverage": 100.0 * summary["coverage"],
             "best_fitness": np.nan if best is None else best,
-            "evaluations": float(summary["evaluations"]), "tokens": float(summary["tokens"]),
+            "evaluations": float(summary["evaluated"]), "tokens": float(summary["tokens"]),
             "cost_usd": summary["cost_usd"]}
 
 
@@ -76,6 +77,8 @@ def _write_md(path: Path, title: str, note: str, header: list[str], rows: list[l
     lines = [f"# {title}", "", note, "", "| " + " | ".join(header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if not rows:
+        lines.append("| " + " | ".join(["(nothing to compare)"] + [""] * (len(header) - 1)) + " |")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -139,6 +142,9 @@ def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
             top = max((np.nanmax(r.archive_stats[xkey]) for r in runs), default=1.0)
             grid = (np.arange(0, int(top) + 1) if xkey == "seq"
                     else np.linspace(0.0, top, 400))
+            unit = 1e6 if xkey == "tokens" and top >= 1e6 else 1e3 if xkey == "tokens" else 1.0
+            xlabel = xlabel.replace("tokens (", {1e6: "tokens (millions, ", 1e3:
+                                                 "tokens (thousands, "}.get(unit, "tokens ("))
             for row, (ykey, scale, ylabel) in enumerate(CURVE_Y):
                 ax = axes[row, col]
                 for condition, members in groups.items():
@@ -149,9 +155,9 @@ def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
                     if not complete.any():
                         continue
                     v = values[:, complete]
-                    ax.fill_between(grid[complete], v.min(axis=0), v.max(axis=0),
+                    ax.fill_between(grid[complete] / unit, v.min(axis=0), v.max(axis=0),
                                     color=colours[condition], alpha=0.2, linewidth=0)
-                    ax.plot(grid[complete], np.median(v, axis=0), color=colours[condition],
+                    ax.plot(grid[complete] / unit, np.median(v, axis=0), color=colours[condition],
                             lw=1.8, label=f"{condition} (n={len(values)})")
                 ax.grid(alpha=0.3)
                 if row == 2:
@@ -159,8 +165,8 @@ def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
                 if col == 0:
                     ax.set_ylabel(ylabel)
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 3),
-                   frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3),
+                   frameon=False, fontsize=10)
         fig.suptitle("Archive over the run: median across seeds, band = min–max")
         return save(fig, out, "curves")
 
@@ -183,12 +189,14 @@ def _heatmaps(groups: dict[str, list[RunData]], finals: dict[str, list[dict]],
             cells = [(m[0], m[1], f) for m, f in zip(data["measures"], data["objective"])]
             draw_grid(ax, run.descriptors[0], run.descriptors[1], cells,
                       xlabel=k + cols >= len(groups), ylabel=k % cols == 0)
-            ax.set_title(f"{condition}\nseed {run.seed} (median QD-score), "
-                         f"{len(data['index'])} elites", fontsize=10)
+            ax.set_title(f"{condition}\nseed {run.seed} (median QD-score run), "
+                         f"{elite_count_label(len(data['index']))}", fontsize=10)
         fitness_colorbar(fig, axes)
         third = groups[next(iter(groups))][0].descriptors[2:]
-        over = f", best over {third[0].label.split(' (')[0]}" if third else ""
+        over = (f" (each cell: best elite over all {third[0].label.split(' (')[0]} bins)"
+                if third else "")
         fig.suptitle(f"Final archive per condition{over}")
+        empty_cell_legend(fig)
         return save(fig, out, "heatmaps")
 
 

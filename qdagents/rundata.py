@@ -142,8 +142,8 @@ class RunData:
             names = ["agent_id", "seq", "fitness", "descriptors", "tokens", "cost_usd",
                      "tasks_run", "tasks_passed", "stage", "failure", "started", "finished"]
             rows = _read(db, f"SELECT {', '.join(names)} FROM evaluations ORDER BY seq")
-            evaluations = _columns(rows, names, {n: float for n in names[1:3] + names[4:9]
-                                                 + names[10:]})
+            evaluations = _columns(rows, names, {n: float for n in names
+                                                 if n not in ("agent_id", "descriptors", "failure")})
             evaluations["seq"] = evaluations["seq"].astype(int)
             dims = len(descriptors)
             measured = np.full((len(rows), dims), np.nan)
@@ -239,13 +239,14 @@ class RunData:
         its deepest parent."""
         depth: dict[str, int] = {}
         for root in self.agents:
-            stack = [root]
+            stack, on_stack = [root], {root}
             while stack:
                 agent_id = stack[-1]
                 pending = [p for p in self.agents[agent_id].parents
-                           if p in self.agents and p not in depth]
+                           if p in self.agents and p not in depth and p not in on_stack]
                 if pending:
                     stack.extend(pending)
+                    on_stack.update(pending)
                     continue
                 stack.pop()
                 depth[agent_id] = 1 + max((depth[p] for p in self.agents[agent_id].parents
@@ -282,7 +283,8 @@ def _agent_summary(run: RunData, agent_id: str | None) -> dict[str, Any] | None:
 def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     """The headline numbers of one run, JSON-serialisable (``qdagents summary --json``).
 
-    ``qd_score`` is the sum of elite fitness with offset 0: fitness is the share of hidden tests
+    ``evaluated`` counts completed evaluations, failed ones included (``failed`` of them);
+    ``pending`` agents were created but never finished. ``qd_score`` is the sum of elite fitness with offset 0: fitness is the share of hidden tests
     passed, in [0, 1], so every elite adds a non-negative amount. ``coverage`` is a fraction of
     cells. Open-endedness: ``new_cells`` and ``improved`` count insertions that filled an empty
     cell or beat an elite; ``parent_not_elite_share`` is the share of inserted children whose
@@ -301,11 +303,9 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     return {
         "run": str(run.path), "condition": run.condition, "random_seed": run.seed,
         "agents": len(run.agents),
-        "evaluated": sum(s == "evaluated" and a not in failed
-                         for a, s in zip(run.agents, statuses)),
+        "evaluated": len(run.evaluations["agent_id"]),
         "failed": len(failed),
         "pending": sum(s == "pending" for s in statuses),
-        "evaluations": len(run.evaluations["agent_id"]),
         "elites": len(elites),
         "cells": int(stats.cells),
         "coverage": float(stats.stats.coverage),

@@ -3,7 +3,8 @@
 litellm is imported on first use only (it is slow to import), never when this package is.
 """
 
-from qdagents.llm._gateway import Gateway, error_body
+from qdagents.llm._gateway import Gateway
+from qdagents.llm._response import error_body
 from qdagents.llm._meter import Budget, Meter, lines_emitted
 from qdagents.llm._pricing import NOMINAL_OFFLINE_PRICE
 from qdagents.llm._provider import register_offline_provider

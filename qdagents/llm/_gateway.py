@@ -18,8 +18,10 @@ from typing import Any
 
 from qdagents.llm._meter import Budget, Meter
 from qdagents.llm._pricing import Pricing
-from qdagents.llm._provider import PROVIDER, load_litellm
+from qdagents.llm._provider import PROVIDER, load_litellm, warm_up
 from qdagents.llm._recorder import EXTRA_FIELDS, KEY_FIELDS, Recorder, request_hash
+from qdagents.llm._response import (MalformedResponse, check_body, error_body, to_body,
+                                     token_usage)
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +31,8 @@ RETRYABLE = ("RateLimitError", "APIConnectionError", "Timeout", "InternalServerE
              "ServiceUnavailableError", "BadGatewayError")
 
 
-def error_body(kind: str, message: str, code: str | None = None) -> dict:
-    """An OpenAI-style error body. ``kind`` is one of ``invalid_request_error``,
-    ``budget_exceeded``, ``replay_miss``, ``provider_error``, ``malformed_response``."""
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
 class InvalidRequest(ValueError):
     """The request body is not a chat-completions request the gateway can serve."""
-
-
-class MalformedResponse(ValueError):
-    """The provider answered with something that is not a chat completion."""
 
 
 class Gateway:
@@ -89,7 +81,7 @@ class Gateway:
 
     def warm_up(self) -> None:
         """Imports litellm now (it takes seconds) rather than inside the first task's time."""
-        load_litellm()
+        warm_up()
 
     def serve(self, meter: Meter, *, agent_id: str | None = None, task_id: str | None = None):
         """Starts an OpenAI-compatible server on a fresh unix socket for one task."""
@@ -108,7 +100,7 @@ class Gateway:
         try:
             prepared = self._prepare(request, purpose)
             row["request_hash"] = request_hash(prepared)
-        except (InvalidRequest, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:  # InvalidRequest, or not JSON-serialisable
             return self._fail(meter, row, request, error_body("invalid_request_error", str(exc)),
                               started)
         meter.offer(prepared)
@@ -134,7 +126,7 @@ class Gateway:
             body, error = self._call_provider(prepared, meter)
             if error is not None:
                 return self._fail(meter, row, prepared, error, started)
-            prompt, completion = _usage(body)
+            prompt, completion = token_usage(body)
             cached = False
 
         list_cost = self.pricing.cost(row["model"], prompt, completion)
@@ -187,12 +179,12 @@ class Gateway:
                     continue
                 body = found["response"]
                 body = json.loads(body) if isinstance(body, (str, bytes)) else body
-                _check(body)
+                check_body(body)
             except Exception:
                 log.warning("unusable recording for %s/%s ignored", key[:12], occurrence,
                             exc_info=True)
                 continue
-            prompt, completion = _usage(body)
+            prompt, completion = token_usage(body)
             if found.get("prompt_tokens") is not None:
                 prompt = int(found["prompt_tokens"])
             if found.get("completion_tokens") is not None:
@@ -223,7 +215,7 @@ class Gateway:
                 return None, error_body("provider_error", f"{prepared['model']}: "
                                         f"{type(exc).__name__}: {exc}", type(exc).__name__)
             try:
-                return _to_body(response), None
+                return to_body(response), None
             except MalformedResponse as exc:
                 return None, error_body("malformed_response",
                                         f"{prepared['model']} answered something that is not a "
@@ -250,48 +242,3 @@ class Gateway:
         except Exception:
             log.exception("could not record an LLM call in the run database")
 
-
-def _usage(body: dict) -> tuple[int, int]:
-    usage = body.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-
-
-def _check(body: Any) -> None:
-    """Raises :class:`MalformedResponse` unless ``body`` is a chat completion with a message."""
-    if not isinstance(body, dict):
-        raise MalformedResponse("the response is not an object")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise MalformedResponse("the response has no choices")
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    if not isinstance(message, dict):
-        raise MalformedResponse("the first choice has no message")
-    if message.get("content") is not None and not isinstance(message["content"], (str, list)):
-        raise MalformedResponse("the message content is neither text nor parts")
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
-                or not isinstance(function.get("arguments"), str):
-            raise MalformedResponse("a tool call lacks a function name or arguments")
-    usage = body.get("usage")
-    if usage is not None and not isinstance(usage, dict):
-        raise MalformedResponse("usage is not an object")
-
-
-def _to_body(response: Any) -> dict:
-    """litellm's ``ModelResponse`` as a plain, JSON-serialisable OpenAI response body."""
-    try:
-        raw = response.model_dump() if hasattr(response, "model_dump") else response
-        body = json.loads(json.dumps(raw, default=str))
-    except (TypeError, ValueError) as exc:
-        raise MalformedResponse(f"not serialisable: {exc}") from exc
-    _check(body)
-    for choice in body["choices"]:
-        if isinstance(choice, dict):
-            choice.pop("provider_specific_fields", None)
-            message = choice.get("message") or {}
-            message.pop("provider_specific_fields", None)
-            for key in ("function_call", "tool_calls"):
-                if key in message and message[key] is None:
-                    del message[key]
-    return body

@@ -23,11 +23,14 @@ PRIORS = {
     "boundary comparison": 3.0, "drop +/- constant": 2.6, "index/slice/range off by one": 2.2,
     "first/last element": 2.2, "min/max": 2.2, "and/or": 2.0, "==/!=": 2.0, "True/False": 2.0,
     "drop not": 2.0, "+/-": 2.0, "augmented +=/-=": 1.8, "*, /, //, %": 1.5,
-    "reverse comparison": 1.4, "integer constant": 1.2, "add not": 1.0, "break/continue": 1.0,
+    "reverse comparison": 1.4, "value off by one": 1.3, "integer constant": 1.2, "add not": 1.0,
+    "break/continue": 1.0, "stub guess": 0.5,
 }
+#: What the coder tries in place of a ``raise NotImplementedError`` stub: it cannot write code.
+STUB_GUESSES = ("None", "0", "[]", '""', "{}", "False")
 #: Mutation kinds a failing assertion between two integers one apart points at.
 OFF_BY_ONE = {"boundary comparison", "drop +/- constant", "index/slice/range off by one",
-              "integer constant", "+/-", "augmented +=/-="}
+              "integer constant", "+/-", "augmented +=/-=", "value off by one"}
 #: Mutation kinds a failing assertion between booleans points at.
 BOOLEAN = {"and/or", "==/!=", "True/False", "drop not", "add not", "boundary comparison",
            "reverse comparison"}
@@ -137,6 +140,9 @@ def line_mutations(line: str, masked: str) -> list[tuple[str, str]]:
     def put(start: int, end: int, text: str, kind: str) -> None:
         out.append((kind, line[:start] + text + line[end:]))
 
+    stub = re.match(r"^(\s*)raise NotImplementedError\b", masked)
+    if stub:
+        return [("stub guess", f"{stub[1]}return {value}") for value in STUB_GUESSES]
     for m in _COMPARE.finditer(masked):
         for text, kind in _COMPARE_SWAPS[m[1]]:
             put(m.start(1), m.end(1), text, kind)
@@ -170,14 +176,15 @@ def line_mutations(line: str, masked: str) -> list[tuple[str, str]]:
         for other in sorted({value + 1, max(0, value - 1), 1 - value if value < 2 else value}):
             if other != value and not (other == 0 and after_sign):  # "x - 0": see drop
                 put(m.start(1), m.end(1), str(other), "integer constant")
-    for start, end in _off_by_one_spots(masked):
+    for end, kind in _off_by_one_spots(masked):
         for delta in (" + 1", " - 1"):
-            put(end, end, delta, "index/slice/range off by one")
+            put(end, end, delta, kind)
     return out
 
 
-def _off_by_one_spots(masked: str) -> list[tuple[int, int]]:
-    """Ends of expressions where off-by-one bugs live: range() arguments, indexes, slices, len()."""
+def _off_by_one_spots(masked: str) -> list[tuple[int, str]]:
+    """``(end, kind)`` of expressions where off-by-one bugs live: range() arguments, indexes,
+    slices and len() calls; then returned values and arithmetic assignments."""
     spots = []
     for m in re.finditer(r"\brange\s*\(", masked):
         close = _closing(masked, m.end() - 1)
@@ -191,12 +198,18 @@ def _off_by_one_spots(masked: str) -> list[tuple[int, int]]:
         close = _closing(masked, m.end() - 1)
         if close is not None:
             spots.append((m.start(), close + 1))
+    kinds = ["index/slice/range off by one"] * len(spots)
+    value = re.match(r"^\s*(?:return\s+|[A-Za-z_][\w.]*\s*=\s*)(.+?)\s*$", masked)
+    if value and not re.search(r"[<>=!]=|[<>]|\b(and|or|not|if|lambda|for)\b|^[\[{(_]", value[1]):
+        if value[0].lstrip().startswith("return") or re.search(r"\w\s*[+\-]\s*\w", value[1]):
+            spots.append((value.start(1), value.end(1)))
+            kinds.append("value off by one")
     kept = []
-    for start, end in spots:
+    for (start, end), kind in zip(spots, kinds):
         text = masked[start:end].strip()
         if text and not re.fullmatch(r"-?\d+", text) and not re.search(r"[+\-]\s*\d+$", text) \
                 and not re.match(r"\s*[+\-]\s*\d", masked[end:]):
-            kept.append((start, len(masked[:end].rstrip())))
+            kept.append((len(masked[:end].rstrip()), kind))
     return kept
 
 

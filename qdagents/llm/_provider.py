@@ -30,6 +30,20 @@ def load_litellm():
     return litellm
 
 
+def warm_up() -> None:
+    """Pays litellm's import costs now: about 2 s on import and 0.5 s more on the first call
+    (it imports ``mcp`` and a tokenizer lazily), which would otherwise land inside the first
+    task's time limit. Best effort: the lazy imports are litellm internals."""
+    litellm = load_litellm()
+    try:
+        litellm.completion(model="openai/warm-up", mock_response="ok",
+                           messages=[{"role": "user", "content": "warm up"}])
+        import litellm.responses.mcp.chat_completions_handler  # noqa: F401
+        litellm.main._get_encoding()
+    except Exception:  # a litellm version that does this differently: nothing to warm
+        pass
+
+
 def register_offline_provider(model: Any = None, *, latency: float = 0.0) -> None:
     """Registers the litellm provider ``qdagents`` (``qdagents/coder``, ``qdagents/mutator``).
 
@@ -54,6 +68,8 @@ def register_offline_provider(model: Any = None, *, latency: float = 0.0) -> Non
             _handler.model = model
         elif latency:
             _handler.latency = latency
+            if hasattr(_handler.model, "latency"):  # already built
+                _handler.model.latency = latency
 
 
 def _make_handler_class(litellm):

@@ -19,6 +19,7 @@ import socket
 import socketserver
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 #: Largest request body accepted, in bytes.
@@ -35,25 +36,26 @@ _MAX_SOCKET_PATH = 100
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
-    block_on_close = True  # close() waits for requests in flight, so the meter is final
+    block_on_close = False  # GatewaySocket.close() waits itself, for a bounded time
 
     def __init__(self, path: str, socket: "GatewaySocket") -> None:
         self.gateway_socket = socket
         self.connections: set = set()
-        self.connections_lock = threading.Lock()
+        self.connections_changed = threading.Condition()
         super().__init__(path, _Handler)
 
     def handle_error(self, request, client_address) -> None:
         pass  # the agent hung up or was killed mid-answer: nothing to tell anyone
 
     def process_request_thread(self, request, client_address):
-        with self.connections_lock:
+        with self.connections_changed:
             self.connections.add(request)
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self.connections_lock:
+            with self.connections_changed:
                 self.connections.discard(request)
+                self.connections_changed.notify_all()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,12 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._reject(400, "a Content-Length header is required", close=True)
         if length < 0 or length > MAX_BODY:
-            if 0 < length <= _MAX_DRAIN:  # read it, so the client gets to read our answer
-                for _ in range(0, length, 65536):
-                    self.rfile.read(min(65536, length))
-                    length -= 65536
-            return self._reject(400, f"request body of {self.headers['Content-Length']} bytes "
-                                     f"is over the {MAX_BODY} byte limit", close=True)
+            remaining = length if length <= _MAX_DRAIN else 0
+            while remaining > 0:  # read it, so that the client gets to read our answer
+                remaining -= len(self.rfile.read(min(65536, remaining))) or remaining
+            return self._reject(400, f"request body of {length} bytes is over the {MAX_BODY} "
+                                     "byte limit", close=True)
         try:
             request = json.loads(self.rfile.read(length))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -151,21 +152,32 @@ class GatewaySocket:
         self._thread.start()
         self._closed = False
 
-    def close(self) -> None:
-        """Stops serving, ends open connections, waits for calls in flight, removes the socket."""
+    def close(self, wait: float = 10.0) -> bool:
+        """Stops serving, ends idle connections, removes the socket, and waits up to ``wait``
+        seconds for calls in flight, so the meter is complete when it returns.
+
+        A call still running after that (a slow provider behind an agent that was killed) is
+        left to finish on its own thread: it is still recorded in ``llm_calls`` and charged to
+        the budgets, but may reach the meter late. Returns whether every call had finished.
+        """
         if self._closed:
-            return
+            return True
         self._closed = True
         self._server.shutdown()
-        with self._server.connections_lock:
-            for connection in list(self._server.connections):
-                try:  # wakes handlers waiting on an idle keep-alive connection
+        self._server.server_close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        deadline = time.monotonic() + wait
+        with self._server.connections_changed:
+            for connection in self._server.connections:
+                try:  # wakes handlers waiting for the next request on a keep-alive connection
                     connection.shutdown(socket.SHUT_RD)
                 except OSError:
                     pass
-        self._server.server_close()
+            while self._server.connections and time.monotonic() < deadline:
+                self._server.connections_changed.wait(deadline - time.monotonic())
+            finished = not self._server.connections
         self._thread.join()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return finished
 
     def __enter__(self) -> "GatewaySocket":
         return self

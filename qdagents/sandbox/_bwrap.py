@@ -25,10 +25,13 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from functools import lru_cache
 
 from qdagents.sandbox._base import BASE_ENV, Limits, Mount, SandboxResult, trim
+from qdagents.sandbox import _cgroup
 from qdagents.sandbox._cgroup import Cgroup
+from qdagents.sandbox._mounts import check_mounts
 from qdagents.sandbox._output import collect
 from qdagents.sandbox._process import kill_group, rlimit_preexec
 
@@ -50,6 +53,13 @@ def _system_args() -> tuple[str, ...]:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
     return tuple(args)
+
+
+def _system_folder(path: str) -> bool:
+    """Whether ``path`` is a folder of the sandbox's own (not a mount's)."""
+    path = os.path.normpath(path)
+    return path in ("/", "/tmp", "/dev/shm") or (
+        path.startswith("/usr/") and os.path.isdir(path))
 
 
 def _memfd(name: str, text: str) -> int:
@@ -75,6 +85,7 @@ class BwrapSandbox:
         self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
         self.uid = uid
         self.cgroups = cgroups and os.geteuid() == 0
+        self.prlimit = shutil.which("prlimit", path="/usr/bin:/bin")  # /usr is mounted inside
 
     def command(self, argv: list[str], *, workdir: str, mounts: list[Mount],
                 env: dict[str, str], limits: Limits, fds: dict[str, int]) -> list[str]:
@@ -90,18 +101,16 @@ class BwrapSandbox:
                "--proc", "/proc", "--dev", "/dev",
                "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
                "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
+        if not check_mounts(workdir, mounts) and not _system_folder(workdir):
+            raise FileNotFoundError(f"workdir {workdir} does not exist in the sandbox")
         for mount in mounts:
-            if not os.path.isabs(mount.target):
-                raise ValueError(f"mount target must be absolute: {mount.target!r}")
-            if not os.path.lexists(mount.source):
-                raise FileNotFoundError(f"mount source does not exist: {mount.source}")
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
         cmd += ["--clearenv"]
         for key, value in {**BASE_ENV, **env}.items():
             cmd += ["--setenv", key, value]
         cmd += ["--chdir", workdir, "--json-status-fd", str(fds["status"]), "--"]
-        if not self.cgroups:  # counted per user namespace, so set it inside (see module doc)
-            cmd += ["/usr/bin/prlimit", f"--nproc={limits.processes}", "--"]
+        if not self.cgroups and self.prlimit:  # counted per user namespace: set it inside
+            cmd += [self.prlimit, f"--nproc={limits.processes}", "--"]
         return cmd + list(argv)
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
@@ -113,6 +122,9 @@ class BwrapSandbox:
                "hosts": _memfd("hosts", "127.0.0.1 localhost sandbox\n::1 localhost\n"),
                "status": os.memfd_create("status")}
         group = Cgroup.create(limits) if self.cgroups else None
+        if self.cgroups and group is None:
+            _warn_once(f"bwrap as root without cgroups: the process count and the memory of the "
+                       f"whole tree are not bounded ({_cgroup.UNAVAILABLE})")
         try:
             cmd = self.command(argv, workdir=workdir, mounts=mounts, env=env, limits=limits,
                                fds=fds)
@@ -166,6 +178,11 @@ class BwrapSandbox:
         return SandboxResult(exit_code=code, stdout=trim(out), stderr=trim(err),
                              seconds=time.monotonic() - start, timed_out=timed_out,
                              failure=failure)
+
+
+@lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _status(fd: int) -> dict:

@@ -14,7 +14,7 @@ container for many commands (all tasks of one evaluation); :meth:`DockerSandbox.
 one-command session. The mounts are fixed when a container starts: a session runs a command in its
 container when each of the command's mounts lies inside one of the session's mounts at the same
 relative place (and is no more writable), and otherwise falls back to a one-command container.
-Mount sources are lent to uid 65534 while a command runs (:mod:`qdagents.sandbox._lend`).
+Mount sources are lent to uid 65534 while a command runs (:mod:`qdagents.sandbox._mounts`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qdagents.sandbox._base import BASE_ENV, Limits, Mount, SandboxResult, trim
-from qdagents.sandbox._lend import lend
+from qdagents.sandbox._mounts import check_mounts, lend
 from qdagents.sandbox._output import CappedOutput
 
 DEFAULT_IMAGE = "qdagents-sandbox:latest"
@@ -41,7 +41,11 @@ log = logging.getLogger(__name__)
 
 def _client(timeout: int = 60):
     import docker
-    return docker.from_env(timeout=timeout)
+    try:
+        return docker.from_env(timeout=timeout)
+    except docker.errors.DockerException as error:
+        raise RuntimeError(f"no docker engine answers ({error}); start one with "
+                           "`dockerd --bridge=none --iptables=false`") from error
 
 
 class DockerSandbox:
@@ -123,6 +127,11 @@ class DockerSession:
             log.info("mounts differ from the session's: running %s in its own container", argv)
             return self.sandbox.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits)
         start = time.monotonic()
+        try:
+            check_mounts(workdir, mounts)
+        except (OSError, ValueError) as error:
+            return SandboxResult(exit_code=None, stdout="", stderr=str(error), seconds=0.0,
+                                 failure=f"sandbox setup failed: {error}")
         with self._lock, lend([m.source for m in mounts], *self._ids()):
             try:
                 return self._exec(argv, workdir, env, limits, start)
@@ -177,8 +186,7 @@ class DockerSession:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        reader.join(limits.seconds)
-        timed_out = reader.is_alive()
+        timed_out = self._wait(api, exec_id, reader, start + limits.seconds)
         self._cleanup(container)
         reader.join(5.0)
         if reader.is_alive():
@@ -188,16 +196,44 @@ class DockerSession:
         failure = None
         if timed_out:
             failure = f"timed out after {limits.seconds:g}s"
+        elif code == 126 and outputs[1].text().startswith("OCI runtime exec failed"):
+            failure, code = f"sandbox setup failed: {outputs[1].text().strip()}", None
         elif code is not None and code > 128 and (code - 128) in signal.valid_signals():
             failure = f"killed by signal {signal.Signals(code - 128).name}"
-            if code == 128 + signal.SIGKILL and _oom_kills(container.id):
+            if code == 128 + signal.SIGKILL and (
+                    _cgroup_value(container.id, "memory", "memory.oom_control", "oom_kill")
+                    or _cgroup_value(container.id, "memory", "memory.events", "oom_kill")):
                 failure = f"killed: memory limit ({self.limits.memory_mb} MB)"
         return SandboxResult(exit_code=code, stdout=trim(outputs[1].text()),
                              stderr=trim(outputs[2].text()), seconds=time.monotonic() - start,
                              timed_out=timed_out, failure=failure)
 
+    @staticmethod
+    def _wait(api, exec_id: str, reader: threading.Thread, deadline: float) -> bool:
+        """Waits for the command to end; True when the deadline passed first.
+
+        The command has ended when its output closes or when docker says its process exited:
+        a child still holding stdout would otherwise keep the stream open (dockerd closes it
+        only 2 s after the exit), and the cleanup that follows kills that child.
+        """
+        step = 0.01
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            reader.join(min(step, left))
+            if not reader.is_alive() or not api.exec_inspect(exec_id).get("Running"):
+                return False
+            step = min(step * 2, 0.25)
+
     def _cleanup(self, container) -> None:
-        """Kills every process of the sandbox uid except pid 1 (and the killer itself)."""
+        """Kills every process of the sandbox uid except pid 1 (and the killer itself).
+
+        Skipped when the container's ``pids.current`` (readable when the engine is local) shows
+        only pid 1 left: that halves the cost of a short command.
+        """
+        if _cgroup_value(container.id, "pids", "pids.current") == 1:
+            return
         try:
             container.exec_run(["/bin/sh", "-c", "kill -9 -1"], user=self.sandbox.user)
         except Exception as error:  # the container is gone: nothing is left in it either
@@ -213,19 +249,23 @@ class DockerSession:
             self.container = None
 
 
-def _oom_kills(container_id: str) -> int:
-    """The memory cgroup's OOM-kill count, when the engine runs on this host (else 0)."""
-    candidates = [f"/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control",
-                  f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events",
-                  f"/sys/fs/cgroup/docker/{container_id}/memory.events"]
-    for path in candidates:
+def _cgroup_value(container_id: str, controller: str, name: str, key: str = "") -> int | None:
+    """Reads a container's cgroup file when the engine runs on this host (None otherwise)."""
+    for folder in (f"/sys/fs/cgroup/{controller}/docker/{container_id}",
+                   f"/sys/fs/cgroup/{controller}/system.slice/docker-{container_id}.scope",
+                   f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope",
+                   f"/sys/fs/cgroup/docker/{container_id}"):
         try:
-            for line in Path(path).read_text().splitlines():
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-        except (OSError, ValueError):
+            text = Path(folder, name).read_text()
+        except OSError:
             continue
-    return 0
+        for line in text.splitlines():
+            words = line.split()
+            if not key and len(words) == 1:
+                return int(words[0])
+            if key and len(words) == 2 and words[0] == key:
+                return int(words[1])
+    return None
 
 
 def debian_mirror() -> str:

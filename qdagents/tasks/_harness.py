@@ -118,7 +118,7 @@ def install_hidden_tests(task: Task, workspace: Path) -> None:
         stem = name[-1][:-3] if name[-1].endswith(".py") else name[-1]
         if folder.is_dir():
             for entry in folder.iterdir():  # a package, extension or .pyc wins over a .py
-                if entry.name == name[-1] or entry.name == stem or entry.name.startswith(stem + "."):
+                if entry.name in (name[-1], stem) or entry.name.startswith(stem + "."):
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     write_files(task.hidden_tests, workspace)
 
@@ -134,7 +134,8 @@ def read_result(path: Path, nonce: str) -> dict | None:
     try:
         result = json.loads(data)
         tests = result["tests"]
-        valid = (isinstance(result.get("nonce"), str) and hmac.compare_digest(result["nonce"], nonce)
+        valid = (isinstance(result.get("nonce"), str)
+                 and hmac.compare_digest(result["nonce"], nonce)
                  and isinstance(tests, list) and all(isinstance(t, dict) for t in tests))
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
@@ -151,9 +152,8 @@ def summarize(result: dict) -> TestOutcome:
         return TestOutcome(False, 0, 0, "no hidden tests ran")
     if not failed:
         return TestOutcome(True, run, 0, None)
-    first = failed_tests[0].get("error", "")
-    if len(failed_tests) == 1 and failed_tests[0].get("count", 1) == run:
-        reason = first  # nothing ran at all: an import error, a syntax error, a hang
+    if len(failed_tests) == 1 and failed_tests[0].get("problem") and failed == run:
+        reason = failed_tests[0].get("error", "")  # no test ran: a syntax error, a hang, ...
     else:
         shown = "; ".join(f"{t.get('name')}: {t.get('error')}" for t in failed_tests[:3])
         reason = f"{failed} of {run} hidden tests failed: {shown}"

@@ -26,10 +26,11 @@ import time
 import traceback
 import unittest
 
-GRACE_SECONDS = 2.0  # the supervisor's margin over the worker's own per-test alarm
+GRACE_SECONDS = 1.0  # the supervisor's margin over the worker's own per-test alarm
 MAX_RESTARTS = 20
 TRACE_CAP = 2000
 MESSAGE_CAP = 1_000_000
+TAMPERED = "unittest tampered with"
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
 
 
 def read_nonce(path: str) -> bytearray:
-    """Reads the nonce straight into a bytearray (which the worker can zero) and deletes the file."""
+    """Reads the nonce into a bytearray (which the worker can zero), then deletes the file."""
     buffer = bytearray(64)
     with open(path, "rb", buffering=0) as file:
         size = file.readinto(buffer)
@@ -87,14 +88,16 @@ def supervise(args, nonce: bytearray) -> dict:
             extra.extend(run["import_problems"])
             if plan is None:
                 count = sum(count_tests(os.path.join(args.workspace, m)) for m in args.modules)
-                extra.append({"name": "hidden tests", "ok": False, "count": count,
-                              "error": f"{run['death']} before any test ran"})
+                extra.append(as_problem({"name": "hidden tests", "count": count,
+                                         "error": f"{run['death']} before any test ran"}))
                 break
         extra.extend(run["problems"])
         results.update(run["results"])
         if run["done"]:
             break
-        if run["current"] is None:  # died between tests: retry from the first test without result
+        if run["current"] is None:  # died between tests: go on from the first without a result
+            if not run["results"]:
+                break  # died before finishing any test (a class fixture?): a retry would too
             start = next((i for i in range(len(plan)) if i not in results), len(plan))
         else:
             results[run["current"]] = {"ok": False, "error": run["death"], "trace": ""}
@@ -102,6 +105,9 @@ def supervise(args, nonce: bytearray) -> dict:
         restarts += 1
         if run["out_of_time"] or restarts > MAX_RESTARTS or start >= len(plan):
             break
+    tampered = [p for p in extra if p["name"] == TAMPERED]
+    if tampered:  # no verdict of that run can be trusted: every test fails
+        return {"tests": [{**tampered[0], "count": max(len(plan or []), 1)}]}
     tests = []
     for index, name in enumerate(plan or []):
         outcome = results.get(index, {"ok": False, "error": "did not run", "trace": ""})
@@ -183,7 +189,8 @@ def as_problem(problem: dict) -> dict:
     except (TypeError, ValueError):
         count = 1
     return {"name": str(problem.get("name", "?")), "ok": False, "count": count,
-            "error": str(problem.get("error", "")), "trace": str(problem.get("trace", ""))}
+            "problem": True, "error": str(problem.get("error", "")),
+            "trace": str(problem.get("trace", ""))}
 
 
 def kill(pid: int) -> None:
@@ -232,7 +239,7 @@ def worker(args, start: int, fd: int) -> None:
         reporter = Reporter(send, index, args.test_seconds)
         unittest.TestSuite(tests[start:]).run(reporter)
         if dict(vars(unittest.TestCase)) != guarded:
-            send(type="problem", problem={"name": "unittest", "ok": False, "count": len(tests),
+            send(type="problem", problem={"name": TAMPERED, "ok": False,
                                           "error": "the solution modified unittest.TestCase"})
         send(type="done")
     except BaseException:
@@ -269,12 +276,16 @@ def collect(modules: list[str], seconds: float) -> tuple[list, list]:
                              "error": describe_import_error(error),
                              "trace": traceback.format_exc()[-TRACE_CAP:]})
             continue
-        found = list(flatten(loader.loadTestsFromModule(module)))
-        for attribute, value in vars(module).items():
-            if (attribute.startswith("test") and inspect.isfunction(value)
-                    and value.__module__ == name):
-                found.append(unittest.FunctionTestCase(value))
-        tests.extend(test for test in found if not statically_skipped(test))
+        try:
+            found = list(flatten(loader.loadTestsFromModule(module)))
+            found += [unittest.FunctionTestCase(value) for attribute, value in vars(module).items()
+                      if attribute.startswith("test") and inspect.isfunction(value)
+                      and value.__module__ == name]
+            tests.extend(test for test in found if not statically_skipped(test))
+        except Exception as error:  # noqa: BLE001 -- e.g. a test class whose __init__ fails
+            problems.append({"name": f"collect {name}", "ok": False, "count": count_tests(path),
+                             "error": f"{type(error).__name__}: {error}",
+                             "trace": traceback.format_exc()[-TRACE_CAP:]})
     return tests, problems
 
 
@@ -287,7 +298,7 @@ def flatten(suite):
 
 
 def statically_skipped(test) -> bool:
-    """A test the test file marks ``@unittest.skip`` is left out (it is not the solution's doing)."""
+    """A test its own file marks ``@unittest.skip`` is left out: not the solution's doing."""
     method = getattr(test, getattr(test, "_testMethodName", ""), None)
     return bool(getattr(type(test), "__unittest_skip__", False)
                 or getattr(method, "__unittest_skip__", False))
@@ -346,14 +357,18 @@ class Reporter(unittest.TestResult):
                   error=self.error or "", trace=self.trace or "")
 
     def fail_with(self, err, test, prefix: str = "") -> None:
-        text = self._exc_info_to_string(err, test) if isinstance(err, tuple) else str(err)
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        last = lines[-1].strip() if lines else "failed"
+        if isinstance(err, tuple):  # (type, value, traceback): keep the message's first line
+            text = self._exc_info_to_string(err, test)
+            lines = traceback.format_exception_only(err[0], err[1])[0].strip().splitlines()
+            summary = lines[0] if lines else err[0].__name__
+        else:
+            text = summary = str(err)
         if self.error is None:
-            self.error, self.trace = prefix + last, text[-TRACE_CAP:]
+            self.error, self.trace = prefix + summary, text[-TRACE_CAP:]
         if id(test) not in self.index:  # setUpClass / tearDownModule and friends
             self.send(type="problem", problem={"name": str(test), "ok": False, "count": 1,
-                                               "error": prefix + last, "trace": text[-TRACE_CAP:]})
+                                               "error": prefix + summary,
+                                               "trace": text[-TRACE_CAP:]})
 
     def addError(self, test, err) -> None:
         super().addError(test, err)

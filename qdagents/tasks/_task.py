@@ -8,7 +8,7 @@ does to its workspace can reach the hidden tests or the reference.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,25 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCHEMA = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE agents(id TEXT PRIMARY KEY, commit_sha TEXT, parents TEXT, emitter TEXT,
-       step INTEGER, created REAL, status TEXT, note TEXT);
-CREATE TABLE evaluations(agent_id TEXT PRIMARY KEY, seq INTEGER, fitness REAL,
-       descriptors TEXT, tokens INTEGER, cost_usd REAL, tasks_run INTEGER,
-       tasks_passed INTEGER, stage INTEGER, failure TEXT, started REAL, finished REAL);
-CREATE TABLE task_results(agent_id TEXT, task_id TEXT, passed INTEGER, reason TEXT, tokens INTEGER,
-       llm_calls INTEGER, tools_offered TEXT, lines_changed INTEGER,
-       lines_emitted INTEGER, seconds REAL, exit_code INTEGER, log TEXT);
-CREATE TABLE llm_calls(id INTEGER PRIMARY KEY, request_hash TEXT, occurrence INTEGER, purpose TEXT,
-       agent_id TEXT, task_id TEXT, model TEXT, request TEXT, response TEXT, prompt_tokens INTEGER,
-       completion_tokens INTEGER, cost_usd REAL, cached INTEGER, latency REAL, error TEXT,
-       created REAL);
-CREATE TABLE insertions(seq INTEGER, agent_id TEXT, status TEXT, cell INTEGER,
-       fitness REAL, parent_elite INTEGER);
-CREATE TABLE archive_stats(seq INTEGER PRIMARY KEY, elites INTEGER, coverage REAL,
-       qd_score REAL, best REAL, tokens INTEGER, cost_usd REAL, seconds REAL);
-"""
+from qdagents.store import SCHEMA  # the lead's schema, so the fake stays schema-exact
+
 
 DESCRIPTORS = [
     {"name": "tool_count", "label": "tool count (tools offered)", "low": 0.5, "high": 8.5,
@@ -62,10 +47,13 @@ class FakeRun:
 
 
 def _cell(descriptors) -> int:
+    """Half-open bins [edge, next edge), values outside the range go to the edge bins. Rounding
+    first puts a value on an edge (the seed's edit granularity, 0.9) in the upper bin, as the
+    arithmetic would without floating-point error (0.9 // 0.1 == 8.0 in floats)."""
     grid = []
     for value, spec in zip(descriptors, DESCRIPTORS):
-        width = (spec["high"] - spec["low"]) / spec["bins"]
-        grid.append(min(max(int((value - spec["low"]) // width), 0), spec["bins"] - 1))
+        position = round((value - spec["low"]) / (spec["high"] - spec["low"]) * spec["bins"], 9)
+        grid.append(min(max(math.floor(position), 0), spec["bins"] - 1))
     return int(np.ravel_multi_index(grid, [d["bins"] for d in DESCRIPTORS]))
 
 
@@ -81,10 +69,10 @@ def make_run(run_dir: Path, *, condition: str = "selection=uniform", seed: int =
     config = {"seed": seed, "selection": {"_name": condition.split("=")[-1]},
               "budget": {"agents": agents}, "workers": workers,
               "archive": {"descriptors": DESCRIPTORS}}
-    for key, value in {"config": json.dumps(config), "condition": condition, "seed": str(seed),
+    for key, value in {"config": config, "condition": condition, "seed": seed,
                        "version": "0.1.0", "status": "finished",
-                       "descriptors": json.dumps(DESCRIPTORS)}.items():
-        db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+                       "descriptors": DESCRIPTORS}.items():  # JSON, as RunDatabase.set_meta
+        db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
     hydra = run_dir / ".hydra"
     hydra.mkdir(exist_ok=True)
     (hydra / "config.yaml").write_text(
@@ -221,7 +209,7 @@ def make_run(run_dir: Path, *, condition: str = "selection=uniform", seed: int =
     statuses = [("pending" if "fitness" not in a else "failed" if a["failure"] else "evaluated")
                 for a in info.values()]
     truth = {
-        "agents": len(info), "evaluated": statuses.count("evaluated"),
+        "agents": len(info), "evaluated": seq,
         "failed": statuses.count("failed"), "pending": statuses.count("pending"),
         "evaluations": seq, "elites": len(archive), "coverage": len(archive) / 320,
         "qd_score": float(sum(e[0] for e in archive.values())), "best_fitness": best[0],
@@ -254,6 +242,33 @@ def make_sweep(sweep_dir: Path, *, seeds=(0, 1, 2), agents: int = 120) -> list[F
                                  agents=agents, **options))
             job += 1
     return runs
+
+
+def exact_mann_whitney(a, b):
+    """Exact two-sided Mann-Whitney p by enumerating every split of the pooled sample (ties
+    count half); written independently of scipy."""
+    pooled = list(a) + list(b)
+
+    def u(group):
+        rest = [pooled[i] for i in range(len(pooled)) if i not in group]
+        return sum((pooled[i] > y) + 0.5 * (pooled[i] == y) for i in group for y in rest)
+
+    observed = u(range(len(a)))
+    null = [u(group) for group in itertools.combinations(range(len(pooled)), len(a))]
+    lower = sum(v <= observed for v in null) / len(null)
+    upper = sum(v >= observed for v in null) / len(null)
+    return min(1.0, 2 * min(lower, upper))
+
+
+@pytest.fixture(scope="session")
+def exact_mann_whitney_p():
+    return exact_mann_whitney
+
+
+@pytest.fixture(scope="session")
+def make_fake_run():
+    """The ``make_run`` builder, for tests that need a run of their own shape."""
+    return make_run
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,23 @@ from qdagents.llm import _provider
 
 
 @pytest.fixture
-def fake_model():
-    """A :class:`FakeModel` served as ``qdagents/coder`` and ``qdagents/mutator``."""
+def use_model():
+    """Serves a given model as ``qdagents/*`` for one test, then puts the previous one back."""
     register_offline_provider()
     previous = _provider._handler.model
-    model = FakeModel()
-    register_offline_provider(model)
-    yield model
+
+    def use(model):
+        register_offline_provider(model)
+        return model
+
+    yield use
     _provider._handler.model = previous
+
+
+@pytest.fixture
+def fake_model(use_model):
+    """A :class:`FakeModel` served as ``qdagents/coder`` and ``qdagents/mutator``."""
+    return use_model(FakeModel())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from llm_fakes import TOOLS, FakeModel, chat
 
 from qdagents.llm import (NOMINAL_OFFLINE_PRICE, Budget, Gateway, MemoryRecorder, Meter,
-                          register_offline_provider, request_hash)
+                          request_hash)
 
 PURPOSES = {"agent": "qdagents/coder", "emitter": "qdagents/mutator"}
 
@@ -132,21 +132,18 @@ def test_mode_off_always_calls_the_provider(fake_model):
     assert meter.provider_calls == 1 and meter.cache_hits == 0 and len(db.rows) == 2
 
 
-def test_identical_requests_replay_in_recorded_order():
+def test_identical_requests_replay_in_recorded_order(use_model):
     model = FakeModel(counter=True)  # a non-deterministic provider
-    register_offline_provider(model)
-    try:
-        db = MemoryRecorder()
-        gw = gateway(db)
-        recorded = [gw.complete(chat(), meter=Meter()) for _ in range(3)]
-        texts = [r["choices"][0]["message"]["content"] for r in recorded]
-        assert texts == ["answer 1", "answer 2", "answer 3"]
-        assert [r["occurrence"] for r in db.rows] == [0, 1, 2]
-        replay = gateway(MemoryRecorder(), mode="replay", replay_source=db)
-        assert [replay.complete(chat(), meter=Meter()) for _ in range(3)] == recorded
-        assert len(model.calls) == 3
-    finally:
-        register_offline_provider(FakeModel())
+    use_model(model)
+    db = MemoryRecorder()
+    gw = gateway(db)
+    recorded = [gw.complete(chat(), meter=Meter()) for _ in range(3)]
+    texts = [r["choices"][0]["message"]["content"] for r in recorded]
+    assert texts == ["answer 1", "answer 2", "answer 3"]
+    assert [r["occurrence"] for r in db.rows] == [0, 1, 2]
+    replay = gateway(MemoryRecorder(), mode="replay", replay_source=db)
+    assert [replay.complete(chat(), meter=Meter()) for _ in range(3)] == recorded
+    assert len(model.calls) == 3
 
 
 def test_replay_miss_is_a_clear_error_and_never_a_provider_call(fake_model):
@@ -181,35 +178,29 @@ def test_invalid_requests_are_recorded_errors(fake_model, recorder, request_body
     assert recorder.rows[0]["error"].startswith("invalid_request_error")
 
 
-def test_provider_exception_is_a_recorded_error(recorder):
+def test_provider_exception_is_a_recorded_error(recorder, use_model):
     class Broken:
         def respond(self, *args):
             raise RuntimeError("offline model exploded")
 
-    register_offline_provider(Broken())
-    try:
-        meter = Meter()
-        body = Gateway(model="qdagents/coder", db=recorder, retry_backoff=0).complete(
-            chat(), meter=meter)
-    finally:
-        register_offline_provider(FakeModel())
+    use_model(Broken())
+    meter = Meter()
+    body = Gateway(model="qdagents/coder", db=recorder, retry_backoff=0).complete(
+        chat(), meter=meter)
     assert body["error"]["type"] == "provider_error"
     assert "offline model exploded" in body["error"]["message"]
     assert recorder.rows[0]["error"].startswith("provider_error") and meter.errors == 1
 
 
-def test_offline_output_without_a_message_is_a_recorded_error(recorder):
+def test_offline_output_without_a_message_is_a_recorded_error(recorder, use_model):
     class Malformed:
         def respond(self, *args):
             return {"finish_reason": "stop", "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
 
-    register_offline_provider(Malformed())
-    try:
-        meter = Meter()
-        body = Gateway(model="qdagents/coder", db=recorder, max_retries=0).complete(
-            chat(), meter=meter)
-    finally:
-        register_offline_provider(FakeModel())
+    use_model(Malformed())
+    meter = Meter()
+    body = Gateway(model="qdagents/coder", db=recorder, max_retries=0).complete(
+        chat(), meter=meter)
     assert body["error"]["type"] == "provider_error" and meter.errors == 1
     assert recorder.rows[0]["error"]
 
@@ -227,22 +218,20 @@ def test_a_failing_database_does_not_break_calls(fake_model, caplog):
     assert "could not record" in caplog.text
 
 
-def test_many_threads_share_one_gateway(recorder):
-    register_offline_provider(FakeModel(latency=0.01))
-    try:
-        gw = gateway(recorder, run_budget=Budget())
-        meters = [Meter() for _ in range(16)]
-        threads = [threading.Thread(target=conversation, args=(gw, m, 3)) for m in meters]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        register_offline_provider(FakeModel())
+def test_many_threads_share_one_gateway(recorder, use_model):
+    use_model(FakeModel(latency=0.01))
+    gw = gateway(recorder, run_budget=Budget())
+    meters = [Meter() for _ in range(16)]
+    threads = [threading.Thread(target=conversation, args=(gw, m, 3)) for m in meters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert all(m.calls == 3 and m.errors == 0 for m in meters)
     assert len(recorder.rows) == 48 == gw.run_budget.used_calls
     # the 16 identical first requests got occurrences 0..15, each exactly once
-    first = [r["occurrence"] for r in recorder.rows if r["request_hash"] == recorder.rows[0]["request_hash"]]
+    first_hash = recorder.rows[0]["request_hash"]
+    first = [r["occurrence"] for r in recorder.rows if r["request_hash"] == first_hash]
     assert sorted(first) == list(range(16))
 
 

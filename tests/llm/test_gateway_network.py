@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from llm_fakes import TOOLS, WRITE_ARGS, chat
+from llm_fakes import WRITE_ARGS, chat
 
 from qdagents.llm import Budget, Gateway, MemoryRecorder, Meter
 

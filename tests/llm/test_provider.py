@@ -1,9 +1,14 @@
 """The offline model as the litellm custom provider ``qdagents``."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from llm_fakes import TOOLS, WRITE_ARGS
 
-from qdagents.llm import register_offline_provider
+from qdagents.llm import Gateway, register_offline_provider
 from qdagents.llm._provider import load_litellm
 
 
@@ -44,3 +49,16 @@ def test_registration_is_idempotent(fake_model):
     entries = [e for e in litellm.custom_provider_map if e["provider"] == "qdagents"]
     assert len(entries) == 1
     assert litellm.provider_list.count("qdagents") == 1
+
+
+def test_importing_the_package_does_not_import_litellm():
+    code = "import sys, qdagents.llm; print('litellm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_warm_up_makes_no_network_call(fake_model, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    Gateway(model="qdagents/coder").warm_up()
+    assert fake_model.calls == []

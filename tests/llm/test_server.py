@@ -6,11 +6,12 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 from llm_fakes import FakeModel, UnixHTTPConnection, chat, post
 
-from qdagents.llm import Budget, Gateway, GatewaySocket, Meter, register_offline_provider
+from qdagents.llm import Budget, Gateway, GatewaySocket, Meter
 from qdagents.llm._server import MAX_BODY
 
 
@@ -95,34 +96,61 @@ def test_permissions_let_another_uid_connect(gw):
     assert out.stdout.strip() == "HTTP/1.1 200 OK", out.stderr
 
 
-def test_many_sockets_at_once(recorder):
-    register_offline_provider(FakeModel(latency=0.005))
-    try:
-        gw = Gateway(model="qdagents/coder", db=recorder)
-        meters = [Meter() for _ in range(24)]
-        sockets = [gw.serve(m, task_id=f"t{i}") for i, m in enumerate(meters)]
-        errors = []
+def test_many_sockets_at_once(recorder, use_model):
+    use_model(FakeModel(latency=0.005))
+    gw = Gateway(model="qdagents/coder", db=recorder)
+    meters = [Meter() for _ in range(24)]
+    sockets = [gw.serve(m, task_id=f"t{i}") for i, m in enumerate(meters)]
+    errors = []
 
-        def agent(sock):
-            try:
-                connection = UnixHTTPConnection(sock.path)
-                for turn in range(4):
-                    status, _ = post(connection, chat(f"{sock.task_id} turn {turn}"))
-                    assert status == 200
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+    def agent(sock):
+        try:
+            connection = UnixHTTPConnection(sock.path)
+            for turn in range(4):
+                status, _ = post(connection, chat(f"{sock.task_id} turn {turn}"))
+                assert status == 200
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=agent, args=(s,)) for s in sockets]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for s in sockets:
-            s.close()
-    finally:
-        register_offline_provider(FakeModel())
+    threads = [threading.Thread(target=agent, args=(s,)) for s in sockets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in sockets:
+        s.close()
     assert errors == []
     assert [m.calls for m in meters] == [4] * 24
     assert len({s.path for s in sockets}) == 24
     assert sorted(r["task_id"] for r in recorder.rows) == sorted(f"t{i}" for i in range(24)
                                                                  for _ in range(4))
+
+
+def test_close_waits_for_a_call_in_flight_but_not_forever(recorder, use_model):
+    use_model(FakeModel(latency=0.5))
+    gw = Gateway(model="qdagents/coder", db=recorder)
+    for wait, finished in ((10.0, True), (0.05, False)):
+        meter = Meter()
+        sock = gw.serve(meter)
+        connection = UnixHTTPConnection(sock.path)
+        connection.request("POST", "/v1/chat/completions", body=json.dumps(chat()).encode())
+        time.sleep(0.2)  # the call is now with the (slow) model
+        started = time.monotonic()
+        assert sock.close(wait=wait) is finished
+        assert time.monotonic() - started < (1.0 if finished else 0.3)
+        assert meter.calls == int(finished)
+        connection.close()
+
+
+def test_the_real_offline_model_behind_the_socket(recorder, use_model):
+    offline = pytest.importorskip("qdagents.llm._offline")
+    use_model(offline.OfflineModel())
+    meter = Meter()
+    gw = Gateway(model="qdagents/coder", db=recorder, seed=0)
+    with gw.serve(meter, task_id="t") as sock:
+        status, body = post(UnixHTTPConnection(sock.path), chat())
+    replay = Gateway(model="qdagents/coder", db=None, seed=0, mode="replay",
+                     replay_source=recorder)
+    assert replay.complete(chat(), meter=Meter()) == body
+    assert status == 200 and body["choices"][0]["message"]["role"] == "assistant"
+    assert meter.calls == 1 and meter.tokens > 0 and meter.list_cost_usd > 0

@@ -1,4 +1,8 @@
-"""Lending mounted host paths to the sandbox's uid for the length of one command.
+"""Checks on the caller's mounts, and lending mounted host paths to the sandbox's uid.
+
+:func:`check_mounts` turns a controller mistake (a missing source, a relative target, a working
+directory that doesn't exist) into a clear setup failure before anything starts, so it can't be
+confused with what the agent did.
 
 A docker sandbox runs as an unprivileged host uid (65534), so it can neither write a workspace the
 controller created nor enter a ``mkdtemp`` (0700) folder nor connect to the gateway socket (connect
@@ -21,7 +25,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qdagents.sandbox._base import Mount
+
 _lock = threading.Lock()
+
+
+def check_mounts(workdir: str, mounts: list[Mount]) -> bool:
+    """Raises ``ValueError``/``FileNotFoundError`` unless the mounts and ``workdir`` make sense.
+
+    Returns whether ``workdir`` lies in one of the mounts (else the backend checks it).
+    """
+    for mount in mounts:
+        if not os.path.isabs(mount.target):
+            raise ValueError(f"mount target must be absolute: {mount.target!r}")
+        if not os.path.lexists(mount.source):
+            raise FileNotFoundError(f"mount source does not exist: {mount.source}")
+    if not os.path.isabs(workdir):
+        raise ValueError(f"workdir must be absolute: {workdir!r}")
+    for mount in sorted(mounts, key=lambda m: len(m.target), reverse=True):
+        try:
+            rel = Path(workdir).relative_to(mount.target)
+        except ValueError:
+            continue
+        if not (Path(mount.source) / rel).is_dir():
+            raise FileNotFoundError(f"workdir {workdir} is not a folder in mount {mount.source}")
+        return True
+    return False
 _lent: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
 
 

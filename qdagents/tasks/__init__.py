@@ -1,0 +1,30 @@
+"""Coding tasks with hidden tests: the task format, the built-in suite, loaders, the harness.
+
+A :class:`Task` is plain text (visible files, hidden tests, a reference); a :class:`TaskSuite` is
+an ordered list of them. :func:`run_hidden_tests` decides a finished workspace in a sandbox, on a
+channel the solution cannot forge, and :func:`check_suite` makes sure every task is solvable and
+not solved from the start.
+"""
+
+from qdagents.tasks._builtin import BUILTIN_ROOT, load_builtin, load_task_folder
+from qdagents.tasks._check import CheckResult, check_suite, check_task
+from qdagents.tasks._harness import TestOutcome, run_hidden_tests
+from qdagents.tasks._loaders import load_exercism, load_humaneval, load_suite
+from qdagents.tasks._task import Task, TaskSuite, write_files
+
+__all__ = [
+    "BUILTIN_ROOT",
+    "CheckResult",
+    "Task",
+    "TaskSuite",
+    "TestOutcome",
+    "check_suite",
+    "check_task",
+    "load_builtin",
+    "load_exercism",
+    "load_humaneval",
+    "load_suite",
+    "load_task_folder",
+    "run_hidden_tests",
+    "write_files",
+]

@@ -1,0 +1,64 @@
+"""Self-check of a suite: every reference must pass its hidden tests and every untouched
+workspace must fail them.
+
+A task whose reference fails is unsolvable (or its tests are broken in this sandbox); a task
+whose starting files already pass gives free fitness. Either would corrupt a run's fitness
+silently, so the check is run on every suite a run may use (``qdagents tasks --check``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qdagents.sandbox import Limits, Sandbox
+from qdagents.tasks._harness import TestOutcome, run_hidden_tests
+from qdagents.tasks._task import Task, TaskSuite
+
+__all__ = ["CheckResult", "check_suite", "check_task"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What the self-check found for one task; ``ok`` when ``problems`` is empty."""
+
+    task_id: str
+    reference: TestOutcome
+    untouched: TestOutcome
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_task(task: Task, *, sandbox: Sandbox, limits: Limits) -> CheckResult:
+    """Runs the hidden tests on the reference and on the untouched visible files."""
+    outcomes = {}
+    for solved in (True, False):
+        with tempfile.TemporaryDirectory(prefix="qdagents-check-") as workspace:
+            task.write_workspace(Path(workspace), solved=solved)
+            outcomes[solved] = run_hidden_tests(task, Path(workspace), sandbox=sandbox,
+                                                limits=limits)
+    problems = []
+    if not task.reference:
+        problems.append("no reference solution")
+    elif not outcomes[True].passed:
+        problems.append(f"reference fails: {outcomes[True].reason}")
+    if outcomes[False].passed:
+        problems.append("untouched workspace passes the hidden tests")
+    return CheckResult(task.id, outcomes[True], outcomes[False], problems)
+
+
+def check_suite(suite: TaskSuite, *, sandbox: Sandbox, limits: Limits = Limits(),
+                workers: int = 1) -> list[CheckResult]:
+    """Checks every task of ``suite``, ``workers`` at a time; results come in suite order."""
+    def check(task: Task) -> CheckResult:
+        return check_task(task, sandbox=sandbox, limits=limits)
+
+    if workers <= 1:
+        return [check(task) for task in suite]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(check, suite))
