@@ -31,7 +31,8 @@ def _fail(message: str, code: int = 2) -> None:
 def _condition(overrides: list[str]) -> str:
     """A short name for the experimental condition: the overrides, minus seed and hydra's own."""
     kept = sorted(o for o in overrides
-                  if not o.split("=")[0].lstrip("+~").startswith(("seed", "hydra", "progress")))
+                  if not o.split("=")[0].lstrip("+~").startswith(
+                      ("seed", "hydra", "progress", "workers", "sandbox")))
     return ",".join(kept) or "default"
 
 

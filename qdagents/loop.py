@@ -35,6 +35,10 @@ from qdagents.store import RunDatabase
 
 log = logging.getLogger(__name__)
 
+#: Proposals in a row that produce no new agent (every edit failing or a duplicate) before the run
+#: stops: otherwise a run with only an evaluation budget could spin for ever.
+MAX_BARREN_PROPOSALS = 50
+
 #: Consecutive evaluations that fail inside qdagents itself (not the agent's fault) before the run
 #: stops: a broken sandbox should stop the run, not burn the budget.
 MAX_INTERNAL_ERRORS = 5
@@ -118,6 +122,7 @@ class Run:
         self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
         self.failures = 0
         self._internal_errors = 0
+        self._barren = 0
         self._elapsed_before = float(self.db.get_meta("elapsed_seconds", 0.0))
         self._started = time.monotonic()
         if self.db.get_meta("config") is None:
@@ -138,28 +143,25 @@ class Run:
         elif queue:
             self.progress.message(f"resuming: {len(queue)} agent(s) created but not evaluated")
         in_flight: dict[Future, Job] = {}
-        stop_reason = None
-        with ThreadPoolExecutor(max_workers=int(self.cfg["workers"])) as pool:
+        halt = None   # a reason to stop that does not go away (unlike "budget reached")
+        workers = int(self.cfg["workers"])
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 while True:
-                    stop_reason = stop_reason or self._budget_reached(len(in_flight))
-                    while stop_reason is None and len(in_flight) < int(self.cfg["workers"]):
+                    while (halt is None and len(in_flight) < workers
+                           and self._budget_reached(len(in_flight)) is None):
                         job = queue.pop(0) if queue else self._next_job()
                         if job is None:
                             break
                         in_flight[pool.submit(self._work, job)] = job
-                        stop_reason = self._budget_reached(len(in_flight))
                     if not in_flight:
-                        if stop_reason is None and len(self.archive) == 0:
-                            stop_reason = "no agent in the archive to select from (see failures)"
+                        stop_reason = halt or self._budget_reached(0) or self._why_empty()
                         break
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         in_flight.pop(future)
                         self._tell(*future.result())
-                    if self._internal_errors >= MAX_INTERNAL_ERRORS:
-                        stop_reason = (f"{MAX_INTERNAL_ERRORS} evaluations in a row failed inside "
-                                       "qdagents; last error in the log")
+                    halt = halt or self._halt_reason()
             except KeyboardInterrupt:
                 for future in in_flight:
                     future.cancel()
@@ -268,10 +270,26 @@ class Run:
                       descriptors=dict(zip(names, candidate["descriptors"])), feedback=feedback)
 
     # ------------------------------------------------------------------------------------------
+    def _why_empty(self) -> str:
+        failures = [e["failure"] for e in self.db.evaluations() if e["failure"]]
+        detail = f": the first failure was: {failures[0]}" if failures else ""
+        return f"no agent in the archive to select from{detail}"
+
+    def _halt_reason(self) -> str | None:
+        if self._internal_errors >= MAX_INTERNAL_ERRORS:
+            return (f"{MAX_INTERNAL_ERRORS} evaluations in a row failed inside qdagents "
+                    "(see the log)")
+        if self._barren >= MAX_BARREN_PROPOSALS:
+            return (f"{MAX_BARREN_PROPOSALS} proposals in a row made no new agent "
+                    "(failed or duplicate edits: see the proposals table)")
+        return None
+
     def _tell(self, job: Job, evaluation: Evaluation | None, started: float) -> None:
         """Records a finished job and offers its agent to the archive (main thread only)."""
         if evaluation is None:
+            self._barren += 1
             return
+        self._barren = 0
         seq = self.db.add_evaluation(evaluation, started=started)
         internal = (evaluation.failure or "").startswith("internal error")
         self._internal_errors = self._internal_errors + 1 if internal else 0

@@ -11,20 +11,22 @@ import contextlib
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
+from ribs.archives import GridArchive
+from ribs.visualize import grid_archive_heatmap
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from ribs.archives import GridArchive  # noqa: E402
-from ribs.visualize import grid_archive_heatmap  # noqa: E402
-
-from qdagents.rundata import Descriptor, RunData  # noqa: E402
+from qdagents.rundata import Descriptor, RunData
 
 __all__ = ["plot_heatmaps", "plot_lineage", "plot_qd_curves", "plot_run"]
 
@@ -43,17 +45,24 @@ EMPTY = {"facecolor": "0.93", "edgecolor": "0.75", "hatch": "////", "linewidth":
 
 def style() -> contextlib.AbstractContextManager:
     """The rc settings every figure of this package is drawn with."""
-    return plt.rc_context(STYLE)
+    return matplotlib.rc_context(STYLE)
 
 
-def save(fig: plt.Figure, out_dir: str | Path, stem: str) -> list[Path]:
-    """Writes ``stem.png`` and ``stem.pdf`` into ``out_dir`` and closes the figure."""
+def new_figure(rows: int = 1, cols: int = 1, *, figsize: tuple[float, float],
+               **subplots) -> tuple[Figure, Any]:
+    """A constrained-layout figure with its axes. Plain ``Figure`` objects, not pyplot: no global
+    backend or figure registry is touched, so this works in threads, scripts and notebooks."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(rows, cols, **subplots)
+
+
+def save(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
+    """Writes ``stem.png`` and ``stem.pdf`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in paths:
         fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
     return paths
 
 
@@ -77,13 +86,13 @@ def _split_label(label: str) -> tuple[str, str]:
     return label, ""
 
 
-def fitness_colorbar(fig: plt.Figure, axes, **kwargs) -> None:
+def fitness_colorbar(fig: Figure, axes, **kwargs) -> None:
     """One colour bar for all ``axes``, on the fixed 0-1 fitness scale."""
-    mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0.0, 1.0), cmap=CMAP)
+    mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=CMAP)
     fig.colorbar(mappable, ax=axes, label=FITNESS_LABEL, **kwargs)
 
 
-def draw_grid(ax: plt.Axes, x: Descriptor, y: Descriptor, cells: list[tuple[float, float, float]],
+def draw_grid(ax: Axes, x: Descriptor, y: Descriptor, cells: list[tuple[float, float, float]],
               *, xlabel: bool = True, ylabel: bool = True) -> None:
     """A 2-D archive panel: ``cells`` are (x, y, fitness) of elites, one per cell.
 
@@ -108,7 +117,7 @@ def draw_grid(ax: plt.Axes, x: Descriptor, y: Descriptor, cells: list[tuple[floa
         ax.set_ylabel(y.label)
 
 
-def empty_cell_legend(fig: plt.Figure) -> None:
+def empty_cell_legend(fig: Figure) -> None:
     fig.legend(handles=[Patch(label="empty cell", **EMPTY)], loc="outside lower right",
                frameon=False)
 
@@ -125,8 +134,8 @@ def plot_heatmaps(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
     cols = min(slices, 4)
     rows = -(-slices // cols)
     with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols + 1.2, 3.0 * rows + 0.9),
-                                 squeeze=False, sharex=True, sharey=True, layout="constrained")
+        fig, axes = new_figure(rows, cols, figsize=(3.3 * cols + 1.2, 3.0 * rows + 0.9),
+                               squeeze=False, sharex=True, sharey=True)
         for k, ax in enumerate(axes.flat):
             if k >= slices:
                 ax.set_visible(False)
@@ -160,7 +169,7 @@ def plot_qd_curves(run: RunData | str | Path, out_dir: str | Path) -> list[Path]
               ("coverage", 100.0, f"coverage (% of {cells} cells)", "Coverage"),
               ("best", 1.0, "best fitness (share of tests passed)", "Best fitness")]
     with style():
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+        fig, axes = new_figure(1, 3, figsize=(12, 3.6))
         for ax, (key, scale, ylabel, title) in zip(axes, panels):
             ax.plot(stats["seq"], stats[key] * scale, drawstyle="steps-post", color="C0", lw=1.8,
                     marker="o" if len(stats["seq"]) < 20 else None, markersize=4)
@@ -184,8 +193,12 @@ def tree_layout(run: RunData) -> tuple[dict[str, tuple[float, int]], dict[str, s
         children[p].append(agent_id)
     position: dict[str, tuple[float, int]] = {}
     leaf = 0
-    roots = list(children[None])
-    while roots:
+    while len(position) < len(parent):
+        roots = [a for a in children[None] if a not in position]
+        if not roots:  # the rest sits on a parent cycle (a corrupt record): cut it
+            roots = [next(a for a in parent if a not in position)]
+            children[parent[roots[0]]].remove(roots[0])
+            parent[roots[0]] = None
         stack = [(root, 0, False) for root in reversed(roots)]
         while stack:
             node, generation, children_done = stack.pop()
@@ -198,11 +211,6 @@ def tree_layout(run: RunData) -> tuple[dict[str, tuple[float, int]], dict[str, s
             else:
                 stack.append((node, generation, True))
                 stack.extend((kid, generation + 1, False) for kid in reversed(kids))
-        # agents not reached from a root sit on a parent cycle (a corrupt record): cut it
-        roots = [next(a for a in parent if a not in position)] if len(position) < len(parent) else []
-        for root in roots:
-            children[parent[root]].remove(root)
-            parent[root] = None
     return position, parent
 
 
@@ -225,9 +233,8 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
     generations = max((g for _, g in position.values()), default=0) + 1
     size = float(np.clip(3000 / n, 10, 60))
     with style():
-        fig, ax = plt.subplots(figsize=(float(np.clip(leaves * 0.075, 8, 22)) + 1.5,
-                                        float(np.clip(generations * 0.45, 4, 12)) + 1.2),
-                               layout="constrained")
+        fig, ax = new_figure(figsize=(float(np.clip(leaves * 0.075, 8, 22)) + 1.5,
+                                      float(np.clip(generations * 0.45, 4, 12)) + 1.2))
         tree_edges = [(position[p], position[c]) for c, p in parent.items() if p]
         ax.add_collection(LineCollection(tree_edges, colors="0.6", linewidths=0.6, zorder=1))
         extra = [(position[p], position[a.id]) for a in run.agents.values()
@@ -271,9 +278,9 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
         fitness_colorbar(fig, ax, pad=0.01, fraction=0.03)
         marker = {"marker": "o", "linestyle": "none", "markersize": 7}
         handles = [
-            Line2D([], [], markerfacecolor=plt.get_cmap(CMAP)(0.6), markeredgecolor="black",
+            Line2D([], [], markerfacecolor=matplotlib.colormaps[CMAP](0.6), markeredgecolor="black",
                    label=f"elite ({len(elite_ids)})", **marker),
-            Line2D([], [], markerfacecolor=plt.get_cmap(CMAP)(0.6), markeredgecolor="none",
+            Line2D([], [], markerfacecolor=matplotlib.colormaps[CMAP](0.6), markeredgecolor="none",
                    label=f"not an elite ({len(groups['other'])})", **marker),
             Line2D([], [], color="0.6", marker="X", linestyle="none", markersize=7,
                    label=f"evaluation failed ({len(groups['failed'])})"),

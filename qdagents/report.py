@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qdagents.plots import (draw_grid, elite_count_label, empty_cell_legend, fitness_colorbar,
-                             plt, save, style)
+                             new_figure, save, style)
 from qdagents.rundata import RunData, summary_metrics
 from qdagents.stats import a12, holm, mann_whitney_p, median_ci
 
@@ -134,8 +134,7 @@ def _step_values(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
     colours = {c: f"C{i % 10}" for i, c in enumerate(groups)}
     with style():
-        fig, axes = plt.subplots(3, 3, figsize=(13.5, 10), sharex="col", sharey="row",
-                                 layout="constrained")
+        fig, axes = new_figure(3, 3, figsize=(13.5, 10), sharex="col", sharey="row")
         for col, (xkey, xlabel) in enumerate(CURVE_X):
             runs = [r for rs in groups.values() for r in rs
                     if len(r.archive_stats["seq"]) and not np.isnan(r.archive_stats[xkey]).all()]
@@ -156,10 +155,11 @@ def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
                         continue
                     v = values[:, complete]
                     ax.fill_between(grid[complete] / unit, v.min(axis=0), v.max(axis=0),
-                                    color=colours[condition], alpha=0.2, linewidth=0)
+                                    color=colours[condition], alpha=0.2, linewidth=0, step="post")
                     ax.plot(grid[complete] / unit, np.median(v, axis=0), color=colours[condition],
-                            lw=1.8, label=f"{condition} (n={len(values)})")
+                            lw=1.8, drawstyle="steps-post", label=f"{condition} (n={len(values)})")
                 ax.grid(alpha=0.3)
+                ax.set_ylim(bottom=0, top=1.02 if ykey == "best" else None)
                 if row == 2:
                     ax.set_xlabel(xlabel)
                 if col == 0:
@@ -178,8 +178,8 @@ def _heatmaps(groups: dict[str, list[RunData]], finals: dict[str, list[dict]],
     cols = min(len(groups), 4)
     rows = -(-len(groups) // cols)
     with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 1.2, 3.4 * rows + 0.8),
-                                 squeeze=False, sharex=True, sharey=True, layout="constrained")
+        fig, axes = new_figure(rows, cols, figsize=(3.8 * cols + 1.2, 3.4 * rows + 0.8),
+                               squeeze=False, sharex=True, sharey=True)
         for ax in axes.flat[len(groups):]:
             ax.set_visible(False)
         for k, ((condition, runs), ax) in enumerate(zip(groups.items(), axes.flat)):

@@ -142,8 +142,8 @@ class RunData:
             names = ["agent_id", "seq", "fitness", "descriptors", "tokens", "cost_usd",
                      "tasks_run", "tasks_passed", "stage", "failure", "started", "finished"]
             rows = _read(db, f"SELECT {', '.join(names)} FROM evaluations ORDER BY seq")
-            evaluations = _columns(rows, names, {n: float for n in names
-                                                 if n not in ("agent_id", "descriptors", "failure")})
+            text = ("agent_id", "descriptors", "failure")
+            evaluations = _columns(rows, names, {n: float for n in names if n not in text})
             evaluations["seq"] = evaluations["seq"].astype(int)
             dims = len(descriptors)
             measured = np.full((len(rows), dims), np.nan)
@@ -284,11 +284,12 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     """The headline numbers of one run, JSON-serialisable (``qdagents summary --json``).
 
     ``evaluated`` counts completed evaluations, failed ones included (``failed`` of them);
-    ``pending`` agents were created but never finished. ``qd_score`` is the sum of elite fitness with offset 0: fitness is the share of hidden tests
-    passed, in [0, 1], so every elite adds a non-negative amount. ``coverage`` is a fraction of
-    cells. Open-endedness: ``new_cells`` and ``improved`` count insertions that filled an empty
-    cell or beat an elite; ``parent_not_elite_share`` is the share of inserted children whose
-    (first) parent was no longer, or never, an elite when the child was made.
+    ``pending`` agents were created but never finished. ``qd_score`` is the sum of elite fitness
+    with offset 0: fitness is the share of hidden tests passed, in [0, 1], so every elite adds a
+    non-negative amount. ``coverage`` is a fraction of cells. Open-endedness: ``new_cells`` and
+    ``improved`` count insertions that filled an empty cell or beat an elite;
+    ``parent_not_elite_share`` is the share of inserted children whose (first) parent was no
+    longer, or never, an elite when the child was made.
     """
     run = run if isinstance(run, RunData) else RunData.load(run)
     elites = run.elites()
@@ -299,7 +300,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     parent_elite = run.insertions["parent_elite"]
     parent_elite = parent_elite[~np.isnan(parent_elite)]
     depths = run.depths()
-    stats = run.archive
+    archive = run.archive
     return {
         "run": str(run.path), "condition": run.condition, "random_seed": run.seed,
         "agents": len(run.agents),
@@ -307,8 +308,8 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "failed": len(failed),
         "pending": sum(s == "pending" for s in statuses),
         "elites": len(elites),
-        "cells": int(stats.cells),
-        "coverage": float(stats.stats.coverage),
+        "cells": int(archive.cells),
+        "coverage": float(archive.stats.coverage),
         "qd_score": float(sum(e.fitness for e in elites)),
         "tokens": run.usage.tokens, "cost_usd": run.usage.cost_usd,
         "llm_calls": run.usage.calls, "provider_calls": run.usage.provider_calls,

@@ -88,7 +88,7 @@ class OfflineModel:
         messages = [m if isinstance(m, dict) else m.model_dump() for m in messages or []]
         rng = request_rng(role, messages, tools, seed or 0)
         if role == "coder":
-            content, calls = code_reply(messages, tools or [], rng)
+            content, calls = code_reply(messages, tools or [], int(seed or 0))
         else:
             content, calls = mutation_reply(messages, int(seed or 0)), []
         message = {"role": "assistant", "content": content}

@@ -48,7 +48,7 @@ _ERROR_RESULT = re.compile(r"^\s*(error\b|traceback \(most recent call last\))|b
 class Reading:
     """What the conversation shows, replayed in order."""
 
-    problem: str = ""
+    problem: str = ""  # the user's messages: the task, not the agent's own instructions
     originals: dict[str, str] = field(default_factory=dict)
     current: dict[str, str] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)
@@ -168,7 +168,7 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
     """Replays the conversation to recover files, edits, test runs and the latest results."""
     reading = Reading(messages=messages)
     results = {m.get("tool_call_id"): _text(m) for m in messages if m.get("role") == "tool"}
-    reading.problem = "\n".join(_text(m) for m in messages if m.get("role") in ("system", "user"))
+    reading.problem = "\n".join(_text(m) for m in messages if m.get("role") == "user")
     for path, content in _file_blocks(reading.problem).items():
         reading.originals[path] = reading.current[path] = content
     for message in messages:

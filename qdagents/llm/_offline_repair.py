@@ -15,6 +15,7 @@ import hashlib
 import io
 import keyword
 import re
+import threading
 import tokenize
 from dataclasses import dataclass
 
@@ -51,6 +52,11 @@ _WORD_SWAPS = [(r"\b(and|or)\b", {"and": "or", "or": "and"}, "and/or"),
                 "break/continue"),
                (r"\[(0|-1)\]", {"0": "-1", "-1": "0"}, "first/last element")]
 _UNARY_BEFORE = set(keyword.kwlist) | {"print"}
+
+
+#: CPython 3.11 can fail ("AST constructor recursion depth mismatch") when threads parse at
+#: once; the gateway answers agents from many threads, so parsing is serialised.
+_PARSE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -207,7 +213,8 @@ def _off_by_one_spots(masked: str) -> list[tuple[int, str]]:
     kept = []
     for (start, end), kind in zip(spots, kinds):
         text = masked[start:end].strip()
-        if text and not re.fullmatch(r"-?\d+", text) and not re.search(r"[+\-]\s*\d+$", text) \
+        if text and not re.fullmatch(r"-?\d+|None|True|False|_+", text) \
+                and not re.search(r"[+\-]\s*\d+$", text) \
                 and not re.match(r"\s*[+\-]\s*\d", masked[end:]):
             kept.append((len(masked[:end].rstrip()), kind))
     return kept
@@ -226,7 +233,8 @@ def candidates(path: str, source: str) -> list[Candidate]:
             seen.add((number, new))
             trial = lines[:number - 1] + [new] + lines[number:]
             try:
-                compile("\n".join(trial) + "\n", path, "exec")
+                with _PARSE_LOCK:
+                    compile("\n".join(trial) + "\n", path, "exec")
             except (SyntaxError, ValueError):
                 continue
             found.append(Candidate(path, number, line, new, kind))
@@ -236,7 +244,8 @@ def candidates(path: str, source: str) -> list[Candidate]:
 def function_spans(source: str) -> dict[str, list[tuple[int, int]]]:
     """Function name → its ``(first line, last line)`` spans (several if redefined or methods)."""
     try:
-        tree = ast.parse(source)
+        with _PARSE_LOCK:
+            tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return {}
     spans: dict[str, list[tuple[int, int]]] = {}

@@ -8,6 +8,7 @@ seconds, and without ``LITELLM_LOCAL_MODEL_COST_MAP`` it fetches its price table
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ def load_litellm():
     import litellm
 
     litellm.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+        logging.getLogger(name).setLevel(logging.WARNING)   # Hydra's INFO root would print every call
     register_offline_provider()
     return litellm
 

@@ -5,7 +5,8 @@ Each command gets its own user, pid, mount, network, ipc, uts and cgroup namespa
 ``/bin``, ``/lib*`` links into it), a few harmless ``/etc`` files, a private ``/proc``, a minimal
 ``/dev``, size-capped tmpfs ``/tmp`` and ``/dev/shm``, and the caller's :class:`Mount` s. The
 environment is cleared. The command runs as uid 1000 in its user namespace with every capability
-dropped and no further user namespaces allowed (``--disable-userns``).
+dropped, no further user namespaces allowed (``--disable-userns``), and a seccomp denylist
+(:mod:`qdagents.sandbox._seccomp`).
 
 Limits: ``RLIMIT_AS``/``FSIZE``/``CPU`` for each process; the wall clock from the controller, which
 SIGKILLs bwrap and with it the pid namespace (the kernel kills every process in a pid namespace when
@@ -34,6 +35,7 @@ from qdagents.sandbox._cgroup import Cgroup
 from qdagents.sandbox._mounts import check_mounts
 from qdagents.sandbox._output import collect
 from qdagents.sandbox._process import kill_group, rlimit_preexec
+from qdagents.sandbox._seccomp import seccomp_filter
 
 #: Host ``/etc`` entries the interpreter and common tools use; nothing secret.
 ETC_FILES = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/python3*")
@@ -53,6 +55,15 @@ def _system_args() -> tuple[str, ...]:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
     return tuple(args)
+
+
+@lru_cache(maxsize=None)
+def _bwrap_help(bwrap: str) -> str:
+    """``bwrap --help`` (``--disable-userns`` needs bubblewrap 0.8; older ones lack it)."""
+    try:
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
 
 
 def _system_folder(path: str) -> bool:
@@ -77,22 +88,25 @@ class BwrapSandbox:
         bwrap: path of the ``bwrap`` binary (default: found on ``PATH``).
         uid: the uid (and gid) the command has inside its user namespace.
         cgroups: when the controller is root, bound processes and memory with a per-command cgroup.
+        seccomp: deny the syscalls in :mod:`qdagents.sandbox._seccomp` (x86_64).
     """
 
     name = "bwrap"
 
-    def __init__(self, *, bwrap: str | None = None, uid: int = 1000, cgroups: bool = True):
+    def __init__(self, *, bwrap: str | None = None, uid: int = 1000, cgroups: bool = True,
+                 seccomp: bool = True):
         self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
-        self.uid = uid
+        self.uid, self.seccomp = uid, seccomp
         self.cgroups = cgroups and os.geteuid() == 0
         self.prlimit = shutil.which("prlimit", path="/usr/bin:/bin")  # /usr is mounted inside
 
     def command(self, argv: list[str], *, workdir: str, mounts: list[Mount],
                 env: dict[str, str], limits: Limits, fds: dict[str, int]) -> list[str]:
-        """The bwrap command line; ``fds`` maps ``passwd``/``group``/``hosts``/``status`` to fds."""
+        """The bwrap command line; ``fds`` maps ``passwd``, ``group``, ``hosts``, ``status`` (and
+        ``seccomp`` when filtering) to file descriptors."""
         tmp = str(limits.memory_mb * 1024 * 1024)
-        cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
-               "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        nested = ["--disable-userns"] if "--disable-userns" in _bwrap_help(self.bwrap) else []
+        cmd = [self.bwrap, "--unshare-all", "--unshare-user", *nested, "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--uid", str(self.uid), "--gid", str(self.uid), "--hostname", "sandbox",
                *_system_args(),
                "--ro-bind-data", str(fds["passwd"]), "/etc/passwd",
@@ -108,6 +122,8 @@ class BwrapSandbox:
         cmd += ["--clearenv"]
         for key, value in {**BASE_ENV, **env}.items():
             cmd += ["--setenv", key, value]
+        if "seccomp" in fds:
+            cmd += ["--seccomp", str(fds["seccomp"])]
         cmd += ["--chdir", workdir, "--json-status-fd", str(fds["status"]), "--"]
         if not self.cgroups and self.prlimit:  # counted per user namespace: set it inside
             cmd += [self.prlimit, f"--nproc={limits.processes}", "--"]
@@ -121,6 +137,11 @@ class BwrapSandbox:
                "group": _memfd("group", f"agent:x:{self.uid}:\nnogroup:x:65534:\n"),
                "hosts": _memfd("hosts", "127.0.0.1 localhost sandbox\n::1 localhost\n"),
                "status": os.memfd_create("status")}
+        program = seccomp_filter() if self.seccomp else None
+        if program is not None:
+            fds["seccomp"] = os.memfd_create("seccomp")
+            os.write(fds["seccomp"], program)
+            os.lseek(fds["seccomp"], 0, os.SEEK_SET)
         group = Cgroup.create(limits) if self.cgroups else None
         if self.cgroups and group is None:
             _warn_once(f"bwrap as root without cgroups: the process count and the memory of the "

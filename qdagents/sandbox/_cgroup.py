@@ -42,6 +42,21 @@ def _counter(path: Path, key: str) -> int:
     return 0
 
 
+def _sweep() -> None:
+    """Removes empty cgroups left by controllers that were killed (``run-<pid>-*``, pid gone)."""
+    for parent in (ROOT / "qdagents", ROOT / "pids" / "qdagents", ROOT / "memory" / "qdagents"):
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("run-") and not Path(f"/proc/{name.split('-')[1]}").exists():
+                try:
+                    (parent / name).rmdir()  # fails, harmlessly, if processes remain
+                except OSError:
+                    pass
+
+
 class Cgroup:
     """One cgroup (a directory per v1 hierarchy, one directory for v2) for one command."""
 
@@ -57,6 +72,8 @@ class Cgroup:
             return None
         name = f"run-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         group = None
+        if UNAVAILABLE is None:
+            _sweep()
         try:
             group = cls._create_v2(name) if (ROOT / "cgroup.controllers").exists() \
                 else cls._create_v1(name)
@@ -156,11 +173,15 @@ class Cgroup:
         if self.dirs and self.pids():
             self.kill()
         for path in self.dirs:
-            for _ in range(200):
+            pause, deadline = 0.001, time.monotonic() + 5
+            while True:
                 try:
                     path.rmdir()
                     break
                 except FileNotFoundError:
                     break
-                except OSError:
-                    time.sleep(0.01)
+                except OSError:  # exiting processes still count for a moment
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)

@@ -1,13 +1,17 @@
 """Docker backend: a locked-down container per evaluation, one ``exec`` per command.
 
 The container has no network (``network_mode="none"``), a read-only root filesystem with a
-size-capped tmpfs ``/tmp``, no capabilities, ``no-new-privileges``, runs as uid/gid 65534, and is
-bounded by cgroups (``mem_limit`` = ``memswap_limit``, ``nano_cpus``, ``pids_limit``). Its pid 1 is
-``sleep`` (a finite one, so a container orphaned by a killed controller ends by itself and
-``auto_remove`` deletes it). Each command is an ``exec`` wrapped in ``env -i`` (the environment is
+size-capped tmpfs ``/tmp``, no capabilities, ``no-new-privileges``, commands run as uid/gid 65534,
+and it is bounded by cgroups (``mem_limit`` = ``memswap_limit``, ``nano_cpus``, ``pids_limit``).
+Its pid 1 is a small reaper (:data:`INIT`) running as the container's (capability-less) root, so
+commands can neither signal nor ptrace it; it ends after ``ttl`` seconds, so a container orphaned
+by a killed controller ends by itself and ``auto_remove`` deletes it (and the next
+:class:`DockerSandbox` on the same host removes it at once: containers are labelled with their
+controller's host and pid). Each command is an ``exec`` that empties ``/tmp`` (left by the previous
+command of the session), then runs through ``env -i`` (the environment is
 exactly ``BASE_ENV`` + ``env``; docker would add ``HOSTNAME``) and ``prlimit`` (per-command
 ``RLIMIT_AS``/``FSIZE``/``CPU``); after it, ``kill -9 -1`` as the sandbox uid removes whatever it
-left behind (pid 1 is immune: it is the namespace's init and has no handlers).
+left behind (pid 1 is immune: another uid, and the namespace's init).
 
 Starting a container costs far more than an ``exec``, so :meth:`DockerSandbox.session` keeps one
 container for many commands (all tasks of one evaluation); :meth:`DockerSandbox.run` is a
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -35,7 +40,28 @@ from qdagents.sandbox._mounts import check_mounts, lend
 from qdagents.sandbox._output import CappedOutput
 
 DEFAULT_IMAGE = "qdagents-sandbox:latest"
+#: Run before each command of a session: what an earlier command left in the container's tmpfs
+#: must not reach the next one (the image's root is read-only, so that is all it could leave).
+WIPE_TMP = 'rm -rf /tmp/* /tmp/.[!.]* /tmp/..?* /dev/shm/* 2>/dev/null; exec "$@"'
+#: The container's pid 1: reaps the orphans commands leave (a non-reaping init such as ``sleep``
+#: lets killed processes stay zombies, and zombies count against ``pids_limit``), ignores every
+#: signal it can, and ends after ``ttl`` seconds.
+INIT = """import os, signal, sys, time
+for sig in set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}:
+    signal.signal(sig, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    signal.sigtimedwait([signal.SIGCHLD], 5)
+"""
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
+#: Label naming the controller (``host:pid``) that owns a sandbox container.
+OWNER_LABEL = "qdagents.sandbox.owner"
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +90,25 @@ class DockerSandbox:
                  cpus: float = 1.0, ttl: float = 6 * 3600, client=None):
         self.image, self.user, self.cpus, self.ttl = image, user, cpus, ttl
         self.client = client or _client()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        if client is None:
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Removes sandbox containers whose controller (on this host) was killed before it could."""
+        host = socket.gethostname()
+        try:
+            leftovers = self.client.containers.list(all=True, filters={"label": OWNER_LABEL})
+        except Exception as error:  # best effort: the ttl ends them anyway
+            log.debug("sweep: %s", error)
+            return
+        for container in leftovers:
+            owner_host, _, pid = container.labels.get(OWNER_LABEL, "").rpartition(":")
+            if owner_host == host and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    container.remove(force=True)
+                except Exception as error:
+                    log.debug("sweep: %s", error)
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
             env: dict[str, str], limits: Limits) -> SandboxResult:
@@ -84,9 +129,9 @@ class DockerSandbox:
         from docker.types import LogConfig, Mount as DockerMount, Ulimit
         memory = f"{limits.memory_mb}m"
         file_size = limits.file_mb * 1024 * 1024
-        return self.client.containers.run(
-            self.image, ["sleep", str(int(self.ttl))], detach=True, auto_remove=True,
-            user=self.user, working_dir="/", hostname="sandbox", environment=dict(BASE_ENV),
+        return self.client.containers.run(  # pid 1 runs as root: commands can't ptrace it
+            self.image, ["python3", "-S", "-c", INIT, str(self.ttl)], detach=True,
+            auto_remove=True, user="0:0", working_dir="/", hostname="sandbox", environment=dict(BASE_ENV),
             network_mode="none", read_only=True, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], mem_limit=memory, memswap_limit=memory,
             nano_cpus=int(self.cpus * 1e9), pids_limit=limits.processes + 2,
@@ -95,7 +140,7 @@ class DockerSandbox:
                      Ulimit(name="fsize", soft=file_size, hard=file_size)],
             mounts=[DockerMount(m.target, str(m.source), type="bind", read_only=not m.writable)
                     for m in mounts],
-            log_config=LogConfig(type="none"), labels={"qdagents.sandbox": "1"})
+            log_config=LogConfig(type="none"), labels={OWNER_LABEL: self.owner})
 
 
 class DockerSession:
@@ -159,7 +204,8 @@ class DockerSession:
         from docker.utils.socket import frames_iter
         api = self.sandbox.client.api
         container = self.container or self._ensure()
-        inner = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in {**BASE_ENV, **env}.items()),
+        inner = ["/bin/sh", "-c", WIPE_TMP, "sh",
+                 "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in {**BASE_ENV, **env}.items()),
                  "/usr/bin/prlimit", f"--as={limits.memory_mb * 1024 * 1024}",
                  f"--cpu={int(limits.seconds) + 1}", f"--fsize={limits.file_mb * 1024 * 1024}",
                  "--core=0", "--", *argv]
@@ -171,6 +217,7 @@ class DockerSession:
             container = self._ensure()
             exec_id = api.exec_create(container.id, inner, user=self.sandbox.user,
                                       workdir=workdir, stdin=False)["Id"]
+        ooms = _oom_kills(container.id)
         sock = api.exec_start(exec_id, socket=True)
         raw = getattr(sock, "_sock", sock)
         raw.settimeout(None)
@@ -200,9 +247,7 @@ class DockerSession:
             failure, code = f"sandbox setup failed: {outputs[1].text().strip()}", None
         elif code is not None and code > 128 and (code - 128) in signal.valid_signals():
             failure = f"killed by signal {signal.Signals(code - 128).name}"
-            if code == 128 + signal.SIGKILL and (
-                    _cgroup_value(container.id, "memory", "memory.oom_control", "oom_kill")
-                    or _cgroup_value(container.id, "memory", "memory.events", "oom_kill")):
+            if code == 128 + signal.SIGKILL and _oom_kills(container.id) > ooms:
                 failure = f"killed: memory limit ({self.limits.memory_mb} MB)"
         return SandboxResult(exit_code=code, stdout=trim(outputs[1].text()),
                              stderr=trim(outputs[2].text()), seconds=time.monotonic() - start,
@@ -222,7 +267,10 @@ class DockerSession:
             if left <= 0:
                 return True
             reader.join(min(step, left))
-            if not reader.is_alive() or not api.exec_inspect(exec_id).get("Running"):
+            if not reader.is_alive():
+                return False
+            info = api.exec_inspect(exec_id)  # ExitCode is None until the process has ended
+            if not info.get("Running") and info.get("ExitCode") is not None:
                 return False
             step = min(step * 2, 0.25)
 
@@ -266,6 +314,12 @@ def _cgroup_value(container_id: str, controller: str, name: str, key: str = "") 
             if key and len(words) == 2 and words[0] == key:
                 return int(words[1])
     return None
+
+
+def _oom_kills(container_id: str) -> int:
+    """How often the container's memory cgroup OOM-killed a process (0 when unknown)."""
+    return (_cgroup_value(container_id, "memory", "memory.oom_control", "oom_kill")
+            or _cgroup_value(container_id, "memory", "memory.events", "oom_kill") or 0)
 
 
 def debian_mirror() -> str:

@@ -45,7 +45,12 @@ def bwrap_status() -> BackendStatus:
         processes = f"processes and tree memory NOT bounded ({_cgroup.UNAVAILABLE})"
     else:
         processes = "processes and tree memory bounded by a cgroup per command"
-    return BackendStatus("bwrap", True, f"{version}; {processes}")
+    from qdagents.sandbox._bwrap import _bwrap_help
+    from qdagents.sandbox._seccomp import seccomp_filter
+    extras = ["seccomp denylist" if seccomp_filter() else "no seccomp filter (not x86_64)"]
+    if "--disable-userns" not in _bwrap_help(sandbox.bwrap):
+        extras.append("nested user namespaces allowed (bubblewrap < 0.8)")
+    return BackendStatus("bwrap", True, f"{version}; {processes}; {'; '.join(extras)}")
 
 
 def docker_status(image: str | None = None) -> BackendStatus:

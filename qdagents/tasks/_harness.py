@@ -63,13 +63,17 @@ def run_hidden_tests(task: Task, workspace: Path, *, sandbox: Sandbox, limits: L
         limits: Limits for the whole run; the runner keeps a margin to report on time.
         test_seconds: Per-test timeout, so one hanging test fails alone.
     """
-    with tempfile.TemporaryDirectory(prefix="qdagents-hidden-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="qdagents-hidden-",
+                                     ignore_cleanup_errors=True) as scratch:
         scratch = Path(scratch)
         copy, harness, results = scratch / "workspace", scratch / "harness", scratch / "results"
         harness.mkdir()
         results.mkdir()
-        copy_clean(Path(workspace), copy)
-        install_hidden_tests(task, copy)
+        try:
+            copy_clean(Path(workspace), copy)
+            install_hidden_tests(task, copy)
+        except (OSError, RecursionError) as error:  # a missing or pathological workspace
+            return TestOutcome(False, 0, 0, f"could not prepare the workspace: {error}"[:400])
         shutil.copyfile(RUNNER, harness / "runner.py")
         nonce = secrets.token_hex(16)
         (results / "nonce").write_text(nonce)

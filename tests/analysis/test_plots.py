@@ -1,5 +1,8 @@
 """Every figure is written as a non-empty PNG and PDF; the tree layout is tidy."""
 
+import json
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -49,3 +52,15 @@ def test_tree_layout_is_tidy(fake_run):
     assert sorted(leaves) == list(np.arange(len(leaves)))  # leaves take consecutive columns
     # no two agents of a generation share a position
     assert len(set(position.values())) == len(position)
+
+
+def test_a_corrupt_parent_cycle_does_not_hang_the_layout(make_fake_run, tmp_path):
+    fake = make_fake_run(tmp_path / "cycle", agents=8, pending=0)
+    with sqlite3.connect(fake.path / "run.sqlite") as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM agents ORDER BY step")]
+        db.execute("UPDATE agents SET parents = ? WHERE id = ?", (json.dumps([ids[1]]), ids[0]))
+        db.execute("UPDATE agents SET parents = ? WHERE id = ?", (json.dumps([ids[0]]), ids[1]))
+    run = RunData.load(fake.path)
+    position, _ = tree_layout(run)
+    assert set(position) == set(run.agents) and len(run.depths()) == len(run.agents)
+    assert_figure_files(plot_lineage(run, tmp_path), "lineage")

@@ -342,11 +342,21 @@ def test_privilege_escalation_fails(harness):
         tried["mount"] = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0
         tried["chroot"] = libc.chroot(b"/tmp") == 0
         tried["uid"] = os.getuid()
+        if os.uname().machine == "x86_64":  # kernel surface behind classic container escapes
+            for name, number in (("bpf", 321), ("userfaultfd", 323), ("keyctl", 250),
+                                 ("io_uring_setup", 425), ("open_by_handle_at", 304),
+                                 ("perf_event_open", 298), ("fsopen", 430)):
+                tried[name] = libc.syscall(number, 0, 0, 0, 0, 0) >= 0
+                tried[name + "_errno"] = ctypes.get_errno()
         print(json.dumps(tried))
         """)
     tried = report(result)
     assert tried["setuid"] != "root" and tried["uid"] != 0, tried
     assert not tried["unshare-user"] and not tried["mount"] and not tried["chroot"], tried
+    blocked = ["keyctl", "open_by_handle_at", "fsopen", "bpf", "perf_event_open"]
+    if harness.mode == "bwrap":  # the seccomp denylist; docker's own profile differs by version
+        blocked += ["userfaultfd", "io_uring_setup"]
+    assert not any(tried.get(name) for name in blocked), tried
 
 
 def test_mounted_socket_is_the_way_out(harness, tmp_path):
@@ -380,3 +390,24 @@ def test_mounted_socket_is_the_way_out(harness, tmp_path):
     assert folder.stat().st_uid == os.getuid() and path.stat().st_uid == os.getuid()
     assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
 
+
+
+def test_sandbox_init_is_out_of_reach(harness):
+    result = harness.run("""
+        import ctypes, json, os, signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        tried = {"ptrace": libc.ptrace(16, 1, None, None) == 0}  # PTRACE_ATTACH to pid 1
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(1, sig)
+                tried[sig.name] = "sent"
+            except OSError as error:
+                tried[sig.name] = type(error).__name__
+        print(json.dumps(tried))
+        """)
+    tried = report(result)
+    assert not tried["ptrace"] and not result.timed_out, result  # a traced init would hang
+    if harness.mode.startswith("docker"):  # the session's init must survive for the next task
+        assert "sent" not in tried.values(), tried
+    if harness.probe is not None:
+        assert harness.probe.exit_code == 0

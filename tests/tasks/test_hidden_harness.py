@@ -302,3 +302,8 @@ def test_whole_run_timeout_is_reported(workspace, sandbox, seconds):
     outcome = run(make_task(), workspace({"adder.py": source}), sandbox, Limits(seconds=seconds))
     assert not outcome.passed
     assert "timed out" in outcome.reason
+
+
+def test_unusable_workspace_is_a_failure_not_an_error(tmp_path, sandbox, limits):
+    outcome = run(make_task(), tmp_path / "missing", sandbox, limits)
+    assert not outcome.passed and "could not prepare the workspace" in outcome.reason
