@@ -15,6 +15,9 @@ import numpy as np
 #: pyribs add() status codes, named.
 STATUS_NAMES = {0: "not_added", 1: "improve", 2: "new"}
 
+#: Archive kinds the config may name (`archive.kind`).
+ARCHIVE_KINDS = ("grid",)
+
 
 @dataclass(frozen=True)
 class DescriptorSpec:
@@ -48,7 +51,7 @@ class Archive:
     def __init__(self, *, specs: list[DescriptorSpec], kind: str = "grid", seed: int | None = None):
         from ribs.archives import GridArchive
 
-        if kind != "grid":
+        if kind not in ARCHIVE_KINDS:
             raise ValueError(f"unknown archive kind {kind!r}; choose one of: grid")
         self.specs = list(specs)
         self.kind = kind

@@ -140,6 +140,98 @@ def _agent_ids(run_dir) -> list[str]:
         db.close()
 
 
+def compose(overrides: list[str]) -> dict:
+    """The validated config for ``overrides``, composed like ``qdagents run`` would."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import OmegaConf
+
+    from qdagents.config import validate
+
+    try:
+        with initialize_config_module(config_module="qdagents.conf", version_base=None):
+            cfg = hydra_compose("config", overrides=overrides)
+        return validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
+    except Exception as exc:
+        _fail(f"invalid config: {exc}")
+
+
+def _evaluate(args) -> None:
+    import tempfile
+
+    from qdagents.agents import read_folder
+    from qdagents.loop import build_evaluator, build_gateway
+    from qdagents.store import RunDatabase
+
+    cfg = compose(args.overrides)
+    agent_dir = Path(args.agent_dir).resolve()
+    try:
+        read_folder(agent_dir)
+    except NotADirectoryError as exc:
+        _fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="qdagents-evaluate-") as tmp:
+        db = RunDatabase(args.db or Path(tmp) / "evaluate.sqlite")
+        evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=db))
+        evaluation = evaluator.evaluate(agent_dir.name, agent_dir)
+        db.close()
+    result = evaluation.as_dict()
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    print(f"fitness {evaluation.fitness:.3f} ({evaluation.tasks_passed}/{len(evaluation.tasks)} "
+          f"tasks), stage {evaluation.stage}, tokens {evaluation.tokens}"
+          + (f", FAILED: {evaluation.failure}" if evaluation.failure else ""))
+    print("descriptors: " + ", ".join(f"{k}={v:.3g}" for k, v in result["descriptors"].items()))
+    for t in evaluation.tasks:
+        print(f"  {'PASS' if t.passed else 'fail'}  {t.task_id:<24} {t.tokens:>6} tokens"
+              + ("" if t.passed else f"  {(t.reason or '').splitlines()[0][:100]}"))
+
+
+def _tasks_check(args) -> None:
+    from qdagents.sandbox import Limits, make_sandbox
+    from qdagents.tasks import check_suite, load_suite
+
+    suite = load_suite(args.suite)
+    if args.limit:
+        suite = suite.head(args.limit)
+    results = check_suite(suite, sandbox=make_sandbox(args.sandbox),
+                          limits=Limits(seconds=args.seconds), workers=args.workers)
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        print(f"{r.task_id}: " + "; ".join(r.problems))
+    for task_id, why in getattr(suite, "skipped", {}).items():
+        print(f"{task_id}: skipped by the loader: {why}")
+    print(f"{suite.name}: {len(results) - len(bad)}/{len(results)} tasks pass the self-check "
+          "(reference passes, untouched stub fails)")
+    if bad:
+        raise SystemExit(1)
+
+
+def _sandbox_check(args) -> None:
+    from qdagents.sandbox import check_sandboxes
+
+    statuses = check_sandboxes()
+    for status in statuses:
+        print(f"{status.name:>8}: {'available' if status.available else 'unavailable'}"
+              f" - {status.detail}")
+    if not any(s.available for s in statuses if s.name != "process"):
+        raise SystemExit(1)
+
+
+def _sandbox_build(args) -> None:
+    from qdagents.sandbox import build_image
+
+    print(build_image(offline=args.offline, tag=args.tag))
+
+
+def _report(args) -> None:
+    from qdagents.report import report
+
+    written = report([Path(p) for p in args.paths], Path(args.out))
+    for name, path in written.items():
+        print(f"{name}: {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
@@ -168,6 +260,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("agent_id", help="an agent id (a unique prefix is enough)")
     p.add_argument("dest")
     p.set_defaults(func=_export)
+    p = sub.add_parser("evaluate", help="evaluate an agent folder on the configured tasks")
+    p.add_argument("agent_dir")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. sandbox=docker tasks.limit=5")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--db", help="keep the LLM exchanges in this SQLite file")
+    p.set_defaults(func=_evaluate)
+    tasks = sub.add_parser("tasks", help="task suites").add_subparsers(dest="what", required=True)
+    p = tasks.add_parser("check", help="reference solutions pass, untouched stubs fail")
+    p.add_argument("suite", help="builtin | exercism:PATH | humaneval:PATH")
+    p.add_argument("--sandbox", default="bwrap")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--limit", type=int, help="only the first N tasks")
+    p.add_argument("--seconds", type=float, default=60.0, help="limit per hidden-test run")
+    p.set_defaults(func=_tasks_check)
+    box = sub.add_parser("sandbox", help="sandbox backends").add_subparsers(dest="what", required=True)
+    p = box.add_parser("check", help="which backends work here, and why not")
+    p.set_defaults(func=_sandbox_check)
+    p = box.add_parser("build-image", help="build the docker sandbox image")
+    p.add_argument("--offline", action="store_true", help="debootstrap + docker import, no registry")
+    p.add_argument("--tag", default="qdagents-sandbox:latest")
+    p.set_defaults(func=_sandbox_build)
+    p = sub.add_parser("report", help="ablation report over sweep or run directories")
+    p.add_argument("paths", nargs="+", help="sweep directories or run directories")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_report)
     args = parser.parse_args(argv)
     args.func(args)
 

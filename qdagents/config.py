@@ -44,6 +44,7 @@ def _choice(cfg, key, choices):
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
     from descriptors import DESCRIPTORS
+    from qdagents.archive import ARCHIVE_KINDS
     from qdagents.selection import STRATEGIES
     from emitters import EMITTERS
 
@@ -66,7 +67,7 @@ def validate(cfg: dict) -> dict:
             if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
                 raise ConfigError(f"evaluation.stages[{i}]: expected {{tasks, threshold}}, got {stage!r}")
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
-    _choice(cfg, "archive.kind", ["grid"])
+    _choice(cfg, "archive.kind", sorted(ARCHIVE_KINDS))
     _choice(cfg, "selection.name", sorted(STRATEGIES))
     _choice(cfg, "selection.pool", ["archive", "all"])
     _choice(cfg, "sandbox.backend", ["auto", "bwrap", "docker", "process"])

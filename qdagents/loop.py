@@ -76,9 +76,7 @@ class Run:
     """
 
     def __init__(self, cfg: dict, run_dir: str | Path, *, condition: str = "default"):
-        from qdagents.llm import Budget, Gateway, register_offline_provider
-        from qdagents.sandbox import make_sandbox
-        from qdagents.tasks import load_suite
+        from qdagents.llm import Budget
 
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -95,30 +93,12 @@ class Run:
         weights = np.array([spec.get("weight", 1.0) for spec in cfg["emitters"].values()], float)
         self.emitter_weights = weights / weights.sum()
 
-        llm = cfg["llm"]
-        register_offline_provider(latency=float(llm.get("latency") or 0.0))
         budget = cfg["budget"]
         self.run_budget = Budget(tokens=budget.get("tokens"), usd=budget.get("usd"))
         spent = self.db.llm_totals()   # a resumed run continues from what it already used
         self.run_budget.charge(tokens=spent["tokens"], usd=spent["cost_usd"])
-        self.gateway = Gateway(
-            model=llm["agent_model"],
-            purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
-            db=self.db, mode=llm["mode"], api_base=llm.get("api_base"),
-            timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
-            run_budget=self.run_budget, seed=self.seed,
-            replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
-        self.gateway.warm_up()
-        ev = cfg["evaluation"]
-        self.evaluator = Evaluator(
-            suite=load_suite(dict(cfg["tasks"])), sandbox=make_sandbox(**_sandbox_options(cfg)),
-            gateway=self.gateway, descriptor_names=[s.name for s in self.specs],
-            agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
-                                processes=ev["agent_processes"]),
-            test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
-                               processes=ev["agent_processes"]),
-            stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
-            task_token_budget=ev.get("task_tokens"))
+        self.gateway = build_gateway(cfg, db=self.db, run_budget=self.run_budget)
+        self.evaluator = build_evaluator(cfg, gateway=self.gateway)
         self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
         self.failures = 0
         self._internal_errors = 0
@@ -353,6 +333,41 @@ class Run:
                 "failures": self.failures}
 
 
-def _sandbox_options(cfg: dict) -> dict:
+def build_gateway(cfg: dict, *, db, run_budget=None):
+    """The LLM gateway a config describes, recording into ``db``."""
+    from qdagents.llm import Gateway, register_offline_provider
+
+    llm = cfg["llm"]
+    register_offline_provider(latency=float(llm.get("latency") or 0.0))
+    gateway = Gateway(
+        model=llm["agent_model"],
+        purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
+        db=db, mode=llm["mode"], api_base=llm.get("api_base"),
+        timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
+        run_budget=run_budget, seed=int(cfg["seed"]),
+        replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
+    gateway.warm_up()
+    return gateway
+
+
+def build_sandbox(cfg: dict):
+    from qdagents.sandbox import make_sandbox
+
     options = dict(cfg["sandbox"])
-    return {"name": options.pop("backend"), **options}
+    return make_sandbox(options.pop("backend"), **options)
+
+
+def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
+    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
+    from qdagents.tasks import load_suite
+
+    ev = cfg["evaluation"]
+    return Evaluator(
+        suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
+        descriptor_names=[a["name"] for a in cfg["descriptors"]["axes"]],
+        agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
+                            processes=ev["agent_processes"]),
+        test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
+                           processes=ev["agent_processes"]),
+        stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
+        task_token_budget=ev.get("task_tokens"))

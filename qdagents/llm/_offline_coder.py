@@ -335,7 +335,7 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
         return "DONE: the tests pass.", []
     if reading.edited and not testing:
         return "DONE: I made the change.", []
-    if reading.edited and testing and not reading.tested_since_edit:
+    if reading.edited and testing and not reading.tested_since_edit and reading.changed():
         return "Let me run the tests.", [_test_call(toolkit, reading)]
     return _next_candidate(toolkit, reading, sources, testing, seed)
 

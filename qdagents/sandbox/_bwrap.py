@@ -106,7 +106,8 @@ class BwrapSandbox:
         ``seccomp`` when filtering) to file descriptors."""
         tmp = str(limits.memory_mb * 1024 * 1024)
         nested = ["--disable-userns"] if "--disable-userns" in _bwrap_help(self.bwrap) else []
-        cmd = [self.bwrap, "--unshare-all", "--unshare-user", *nested, "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        cmd = [self.bwrap, "--unshare-all", "--unshare-user", *nested, "--die-with-parent",
+               "--new-session", "--cap-drop", "ALL",
                "--uid", str(self.uid), "--gid", str(self.uid), "--hostname", "sandbox",
                *_system_args(),
                "--ro-bind-data", str(fds["passwd"]), "/etc/passwd",

@@ -131,7 +131,8 @@ class DockerSandbox:
         file_size = limits.file_mb * 1024 * 1024
         return self.client.containers.run(  # pid 1 runs as root: commands can't ptrace it
             self.image, ["python3", "-S", "-c", INIT, str(self.ttl)], detach=True,
-            auto_remove=True, user="0:0", working_dir="/", hostname="sandbox", environment=dict(BASE_ENV),
+            auto_remove=True, user="0:0", working_dir="/", hostname="sandbox",
+            environment=dict(BASE_ENV),
             network_mode="none", read_only=True, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], mem_limit=memory, memswap_limit=memory,
             nano_cpus=int(self.cpus * 1e9), pids_limit=limits.processes + 2,
@@ -161,7 +162,8 @@ class DockerSession:
                 rel = Path(mount.source).relative_to(own.source)
             except ValueError:
                 continue
-            if Path(mount.target) == Path(own.target) / rel and (own.writable or not mount.writable):
+            same_place = Path(mount.target) == Path(own.target) / rel
+            if same_place and (own.writable or not mount.writable):
                 return True
         return False
 

@@ -166,25 +166,25 @@ def test_moves_on_after_failures_and_never_repeats(task_copy):
     with open("test_visible.py", "a") as f:  # a test no single-line change can satisfy
         f.write("\nclass Never(unittest.TestCase):\n    def test(self):\n        self.fail()\n")
     agent = load_agent(variant("add run_tests tool", "add str_replace tool", "raise MAX_STEPS"))
-    original = (FIXTURES / "last_order" / "workspace" / "orders.py").read_text().splitlines()
-    seen = set()
+    original = (FIXTURES / "last_order" / "workspace" / "orders.py").read_text()
+    seen = []
     messages = [{"role": "system", "content": agent.SYSTEM_PROMPT},
                 {"role": "user", "content": problem}]
     model = OfflineModel()
-    for _ in range(12):
+    for _ in range(30):
         message = model.respond("coder", messages, agent.TOOLS, 0)["message"]
         messages.append(message)
-        assert message.get("tool_calls")
+        if not message.get("tool_calls"):
+            break
         for call in message["tool_calls"]:
             messages.append({"role": "tool", "tool_call_id": call["id"],
                              "content": agent.run_tool(call)})
         now = open("orders.py").read().splitlines()
-        diff = [(i, b) for i, (a, b) in enumerate(zip(original, now)) if a != b]
-        assert len(now) == len(original) and len(diff) <= 1  # earlier tries were restored
-        if diff:
-            assert diff[0] not in seen
-            seen.add(diff[0])
-    assert len(seen) >= 10
+        diff = [(i, b) for i, (a, b) in enumerate(zip(original.splitlines(), now)) if a != b]
+        assert len(now) == len(original.splitlines()) and len(diff) <= 1  # tries are undone
+        seen += diff
+    assert len(seen) == len(set(seen)) >= 5
+    assert message["content"] == "I could not find a fix." and open("orders.py").read() == original
 
 
 def test_gives_up_early_without_an_instruction_to_retry(task_copy):

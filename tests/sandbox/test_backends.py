@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import warnings
 
 import pytest
@@ -158,3 +160,36 @@ def test_capped_output_keeps_head_and_tail():
     for chunk in (b"abc", b"defgh", b"ijklmnop", b"qrst"):
         out.add(chunk)
     assert out.text() == "abcde\n[... 10 bytes cut ...]\npqrst"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.docker
+def test_docker_removes_containers_of_killed_controllers(require):
+    require("docker")
+    from qdagents.sandbox._docker import OWNER_LABEL
+    sandbox = DockerSandbox()
+    orphan = sandbox.client.containers.run(
+        sandbox.image, ["sleep", "60"], detach=True, network_mode="none",
+        labels={OWNER_LABEL: f"{socket.gethostname()}:{_dead_pid()}"})
+    DockerSandbox()
+    assert not sandbox.client.containers.list(all=True, filters={"id": orphan.id})
+
+
+@pytest.mark.bwrap
+def test_cgroups_of_killed_controllers_are_swept(require):
+    require("bwrap")
+    from qdagents.sandbox import _cgroup
+    group = _cgroup.Cgroup.create(Limits())
+    if group is None:
+        pytest.skip(f"no cgroups here: {_cgroup.UNAVAILABLE}")
+    group.remove()
+    parent = group.dirs[0].parent
+    stale = parent / f"run-{_dead_pid()}-stale"
+    stale.mkdir()
+    _cgroup._sweep()
+    assert not stale.exists()
