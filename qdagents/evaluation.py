@@ -194,7 +194,7 @@ class Evaluator:
                 run = self.sandbox.run(
                     ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
                     mounts=[Mount(agent_dir, "/agent"), Mount(workspace, "/workspace", True),
-                            Mount(task_dir, "/task"), Mount(Path(sock.dir), SOCKET_DIR, True)],
+                            Mount(task_dir, "/task"), Mount(Path(sock.dir), SOCKET_DIR)],
                     env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
                          "QDAGENTS_PROBLEM": "/task/problem.md"},
                     limits=self.agent_limits)

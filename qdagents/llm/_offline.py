@@ -44,7 +44,7 @@ def message_text(message: dict) -> str:
 
 
 def prompt_tokens(messages: list[dict], tools: list[dict] | None) -> int:
-    """Prompt tokens: the text of every message plus the JSON of the tool schemas, at 4 chars/token."""
+    """Prompt tokens: every message's text plus the tool schemas' JSON, at 4 characters a token."""
     text = "".join(message_text(m) for m in messages)
     if tools:
         text += json.dumps(tools, sort_keys=True)

@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DirectGateway:
-    """An OpenAI-compatible unix-socket endpoint answering from the offline model; a context manager.
+    """An OpenAI-compatible unix-socket endpoint answering from the offline model (context manager).
 
     Args:
         model: The model to answer with (a fresh ``OfflineModel`` by default).
@@ -72,7 +72,8 @@ class DirectGateway:
 
     def __init__(self, model: OfflineModel | None = None, *, role: str = "coder", seed: int = 0,
                  max_calls: int | None = None):
-        self.model, self.role, self.seed, self.max_calls = model or OfflineModel(), role, seed, max_calls
+        self.model, self.role, self.seed = model or OfflineModel(), role, seed
+        self.max_calls = max_calls
         self.calls: list[tuple[dict, dict]] = []
         self.lock = threading.Lock()
         self.dir = tempfile.mkdtemp(prefix="qd-offline-", dir="/tmp")
@@ -150,7 +151,8 @@ def run_hidden_tests(task_dir: Path, workspace: Path, *, timeout: float = 30.0) 
 
 
 def run_task(agent_dir: Path, task_dir: Path, *, seed: int = 0, model: OfflineModel | None = None,
-             timeout: float = 60.0, python: str = "python3", max_calls: int | None = None) -> TaskRun:
+             timeout: float = 60.0, python: str = "python3",
+             max_calls: int | None = None) -> TaskRun:
     """Runs ``agent_dir/agent.py`` on a fresh copy of ``task_dir/workspace`` and grades it."""
     task_dir, agent_dir = Path(task_dir).resolve(), Path(agent_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="qd-task-") as scratch, \

@@ -17,9 +17,10 @@ from typing import Callable
 Edits = list[tuple[str, str]]
 
 TEST_SENTENCE = "Run the tests after each edit and retry until they pass."
-GUIDANCE = ("Work step by step. Read the relevant code before you change it, and keep every change\n"
-            "as small as possible. Do not rename functions or change their signatures. Think about\n"
-            "edge cases such as empty inputs, boundaries and off-by-one errors before you finish.")
+GUIDANCE = ("Work step by step. Read the relevant code before you change it, and keep every\n"
+            "change as small as possible. Do not rename functions or change their signatures.\n"
+            "Think about edge cases such as empty inputs, boundaries and off-by-one errors\n"
+            "before you finish.")
 
 #: Source of the tools the mutator can add: (function source, schema line).
 TOOL_SOURCES = {
@@ -75,8 +76,8 @@ TOOL_SOURCES = {
     with open(path, "w") as file:
         file.write(content)
     return f"wrote {len(content.splitlines())} lines to {path}"''',
-                   'tool("write_file", "Write a whole file (replaces its content).", '
-                   'path="file path", content="new content"),'),
+                   'tool("write_file", "Write a whole file (replaces it).", path="path", '
+                   'content="new content"),'),
 }
 FINE_EDIT_TOOLS = ("str_replace", "replace_lines")
 
@@ -99,7 +100,8 @@ def make_plan(messages):
     reply = chat(messages + [{"role": "user", "content": PLAN_REQUEST}])
     if reply.get("choices"):
         plan = reply["choices"][0]["message"].get("content") or ""
-        messages += [{"role": "user", "content": PLAN_REQUEST}, {"role": "assistant", "content": plan}]'''
+        messages += [{"role": "user", "content": PLAN_REQUEST},
+                     {"role": "assistant", "content": plan}]'''
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def longer_prompt(code: str, rng: random.Random, target: str | None) -> Edits | 
 
 def shorter_prompt(code: str, rng: random.Random, target: str | None) -> Edits | None:
     block = _prompt(code)
-    short = "Fix the problem the user describes in the code here; answer without a tool call when done."
+    short = "Fix the problem the user describes; answer without a tool call when done."
     if block is None or len(block) < 200:
         return None
     keep = TEST_SENTENCE if TEST_SENTENCE in block else ""

@@ -106,7 +106,7 @@ def parse_edits(text: str) -> list[tuple[str, str, str]]:
 
 
 def apply_edits(files: dict[str, str], text: str) -> dict[str, str]:
-    """Applies the blocks of an answer to ``files``; raises ValueError when a SEARCH is not unique."""
+    """Applies an answer's blocks to ``files``; ValueError when a SEARCH text is not unique."""
     out = dict(files)
     for path, search, replace in parse_edits(text):
         current = out.get(path, "")

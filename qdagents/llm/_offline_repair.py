@@ -140,7 +140,7 @@ def _top_level_parts(masked: str, start: int, end: int, separator: str) -> list[
 
 
 def line_mutations(line: str, masked: str) -> list[tuple[str, str]]:
-    """Every single mutation of one line, as ``(kind, new line)``; strings and comments untouched."""
+    """Every single mutation of a line as ``(kind, new line)``; strings and comments untouched."""
     out: list[tuple[str, str]] = []
 
     def put(start: int, end: int, text: str, kind: str) -> None:

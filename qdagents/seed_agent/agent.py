@@ -1,9 +1,6 @@
-"""The qdagents seed agent: one loop, two tools (bash, write_file). Stdlib only.
-
-It talks to the gateway (an OpenAI-compatible endpoint on the unix socket $QDAGENTS_GATEWAY),
-works in the current directory (the task workspace) and stops when the model answers without a
-tool call. Everything evolution may change sits at the top: constants, TOOLS and DISPATCH.
-"""
+"""The qdagents seed agent: one loop, two tools (bash, write_file), stdlib only. It talks to the
+gateway (OpenAI-compatible, on the unix socket $QDAGENTS_GATEWAY), works in the current directory
+and stops when the model answers without a tool call. What evolution may change is near the top."""
 import http.client
 import json
 import os
@@ -47,13 +44,14 @@ def write_file(path, content):
 def tool(name, description, **params):
     """An OpenAI function-tool schema whose parameters are required strings."""
     properties = {key: {"type": "string", "description": text} for key, text in params.items()}
-    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
-        "type": "object", "properties": properties, "required": list(params)}}}
+    parameters = {"type": "object", "properties": properties, "required": list(params)}
+    return {"type": "function",
+            "function": {"name": name, "description": description, "parameters": parameters}}
 
 
 TOOLS = [
-    tool("bash", "Run a shell command in the workspace and return its output.", command="the command"),
-    tool("write_file", "Write a whole file (replaces its content).", path="file path", content="new content"),
+    tool("bash", "Run a shell command in the workspace; returns its output.", command="command"),
+    tool("write_file", "Write a whole file (replaces it).", path="path", content="new content"),
 ]
 DISPATCH = {
     "bash": bash,
@@ -78,7 +76,8 @@ def chat(messages):
     try:
         connection = UnixHTTPConnection(os.environ["QDAGENTS_GATEWAY"])
         body = json.dumps({"model": "coder", "messages": messages, "tools": TOOLS})
-        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        connection.request("POST", "/v1/chat/completions", body,
+                           {"Content-Type": "application/json"})
         reply = json.loads(connection.getresponse().read() or b"{}")
         connection.close()
         return reply if isinstance(reply, dict) else {"error": {"message": "not a JSON object"}}
@@ -105,10 +104,11 @@ def main():
             return
         message = reply["choices"][0]["message"]
         calls = message.get("tool_calls") or []
-        messages.append({"role": "assistant", "content": message.get("content"), **({"tool_calls": calls} if calls else {})})
+        messages.append({"role": "assistant", "content": message.get("content")})
         if not calls:
             print(message.get("content") or "")
             return
+        messages[-1]["tool_calls"] = calls
         for call in calls:
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": run_tool(call)})
     print(f"stopping: reached MAX_STEPS={MAX_STEPS}")

@@ -85,7 +85,8 @@ def test_prefers_the_traceback_line():
     messages[-1]["content"] = f"==> ./m.py <==\n{code}"
     messages.append({"role": "assistant", "content": None, "tool_calls": [
         {"id": "c1", "type": "function",
-         "function": {"name": "bash", "arguments": json.dumps({"command": "python3 -m unittest"})}}]})
+         "function": {"name": "bash",
+                      "arguments": json.dumps({"command": "python3 -m unittest"})}}]})
     messages.append({"role": "tool", "tool_call_id": "c1", "content": out})
     (name, args), _test = calls_of(ask(messages, tools_of("add str_replace tool")))
     assert name == "str_replace" and "items[len(items)" in args["old"]
@@ -145,7 +146,8 @@ def test_reads_with_read_and_list_tools():
 
 def test_looks_at_files_one_by_one_when_output_is_cut():
     messages = after_look()
-    messages[-1]["content"] = "==> ./people.py <==\ndef is_adult(age):\n[... 80 characters cut ...]\n"
+    messages[-1]["content"] = ("==> ./people.py <==\ndef is_adult(age):\n"
+                               "[... 80 characters cut ...]\n")
     (name, args), = calls_of(ask(messages, tools_of()))
     assert args == {"command": "cat people.py"}
 

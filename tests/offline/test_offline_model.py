@@ -11,7 +11,8 @@ from offline_helpers import load_agent, variant
 
 TOOLS = load_agent(variant()).TOOLS
 MESSAGES = [{"role": "system", "content": "You fix bugs."},
-            {"role": "user", "content": "Fix `mod.py`. Run the tests with `python3 test_visible.py`."}]
+            {"role": "user",
+             "content": "Fix `mod.py`. Run the tests with `python3 test_visible.py`."}]
 
 
 def test_same_request_same_answer():

@@ -86,8 +86,8 @@ def _effect(before, after):
     old, new = tool_names(before), tool_names(after)
     fine = lambda names: sum(n in FINE_EDIT_TOOLS for n in names)  # noqa: E731
     return {"more tools": len(new) > len(old), "fewer tools": len(new) < len(old),
-            "finer edits": fine(new) > fine(old) or ("write_file" in old and "write_file" not in new),
-            "coarser edits": fine(new) < fine(old) or ("write_file" in new and "write_file" not in old)}
+            "finer edits": fine(new) > fine(old) or ("write_file" in set(old) - set(new)),
+            "coarser edits": fine(new) < fine(old) or ("write_file" in set(new) - set(old))}
 
 
 @pytest.mark.parametrize("target", ["more tools", "fewer tools", "finer edits", "coarser edits"])
