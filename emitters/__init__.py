@@ -1,14 +1,21 @@
-"""Emitters: make child agents from parents (LLM mutation, ...)."""
+"""Emitters: make child agents from parents (LLM mutation, LLM crossover, random structural)."""
 
 from emitters._base import Complete, EmitFailure, Emitter, Parent, Proposal, answer_text
+from emitters._crossover import LLMCrossover, crossover_prompt
+from emitters._directed import TARGET_PHRASES, empty_neighbours, target_toward_empty_neighbour
 from emitters._llm_mutation import LLMMutation, mutation_prompt
+from emitters._novelty_filter import NoveltyFilter, shingle_similarity
+from emitters._random_structural import RandomStructural
 from emitters._search_replace import Edit, EditError, apply_edits, parse_edits
 
-__all__ = ["Complete", "Edit", "EditError", "EmitFailure", "Emitter", "LLMMutation", "Parent",
-           "Proposal", "answer_text", "apply_edits", "make_emitter", "mutation_prompt",
-           "parse_edits"]
+__all__ = ["Complete", "Edit", "EditError", "EmitFailure", "Emitter", "LLMCrossover",
+           "LLMMutation", "NoveltyFilter", "Parent", "Proposal", "RandomStructural",
+           "TARGET_PHRASES", "answer_text", "apply_edits", "crossover_prompt", "empty_neighbours",
+           "make_emitter", "mutation_prompt", "parse_edits", "shingle_similarity",
+           "target_toward_empty_neighbour"]
 
-EMITTERS = {"llm_mutation": LLMMutation}
+EMITTERS = {"llm_mutation": LLMMutation, "llm_crossover": LLMCrossover,
+            "random_structural": RandomStructural}
 
 
 def make_emitter(kind: str, **options) -> Emitter:

@@ -47,35 +47,60 @@ class LLMMutation:
         retries: How many times an answer whose edits fail to apply is sent back with the error.
         targets: Descriptor targets to aim at ("more tools", ...); one is drawn per child, or
             none when the list is empty (plain mutation).
+        directed: Asks the loop for a descriptor-directed target (toward an empty neighbouring
+            cell of the parent, :func:`emitters.target_toward_empty_neighbour`), passed to
+            :meth:`propose` as ``target``; ``targets`` is the fallback when there is none.
     """
 
     parents_needed = 1
 
     def __init__(self, *, name: str = "llm_mutation", retries: int = 2,
-                 targets: list[str] | None = None):
+                 targets: list[str] | None = None, directed: bool = False):
         self.name = name
         self.retries = retries
         self.targets = list(targets or [])
+        self.directed = bool(directed)
 
-    def propose(self, parents: list[Parent], *, complete: Complete, rng) -> Proposal:
+    def propose(self, parents: list[Parent], *, complete: Complete, rng,
+                target: str | None = None) -> Proposal:
+        """Makes one child; ``target`` (from the loop, e.g. a descriptor-directed target, see
+        :func:`emitters.target_toward_empty_neighbour`) overrides the draw from ``targets``."""
         parent = parents[0]
-        target = self.targets[rng.integers(len(self.targets))] if self.targets else None
+        if target is None and self.targets:
+            target = self.targets[rng.integers(len(self.targets))]
         messages = [{"role": "system", "content": SYSTEM},
                     {"role": "user", "content": mutation_prompt(parent, target)}]
-        for attempt in range(self.retries + 1):
-            text = answer_text(complete(messages))
-            try:
-                files = apply_edits(parent.files, parse_edits(text))
-            except EditError as exc:
-                if attempt == self.retries:
-                    raise EmitFailure(f"edits did not apply after {attempt + 1} attempts: "
-                                      f"{str(exc).splitlines()[0]}") from exc
-                messages += [{"role": "assistant", "content": text},
-                             {"role": "user", "content": f"Your edit failed: {exc}\n{FORMAT}"}]
-                continue
-            if files == parent.files:
-                raise EmitFailure("the edits left the code unchanged")
-            rationale = text.split("<<<<<<<")[0].strip().splitlines()
-            message = rationale[0][:200] if rationale else "llm mutation"
-            return Proposal(files=files, message=message, target=target)
-        raise AssertionError("unreachable")
+        files, text = request_edits(messages, parent.files, complete=complete,
+                                    retries=self.retries)
+        return Proposal(files=files, message=rationale(text, "llm mutation"), target=target)
+
+
+def request_edits(messages: list[dict], files: dict[str, str], *, complete: Complete,
+                  retries: int) -> tuple[dict[str, str], str]:
+    """Asks for SEARCH/REPLACE edits to ``files``; a failing answer is sent back ``retries`` times.
+
+    Returns the edited files and the answer's text; EmitFailure when no answer applies or the
+    edits change nothing.
+    """
+    messages = list(messages)
+    for attempt in range(retries + 1):
+        text = answer_text(complete(messages))
+        try:
+            edited = apply_edits(files, parse_edits(text))
+        except EditError as exc:
+            if attempt == retries:
+                raise EmitFailure(f"edits did not apply after {attempt + 1} attempts: "
+                                  f"{str(exc).splitlines()[0]}") from exc
+            messages += [{"role": "assistant", "content": text},
+                         {"role": "user", "content": f"Your edit failed: {exc}\n{FORMAT}"}]
+            continue
+        if edited == files:
+            raise EmitFailure("the edits left the code unchanged")
+        return edited, text
+    raise AssertionError("unreachable")
+
+
+def rationale(text: str, default: str) -> str:
+    """The first line of the answer before its first edit (the commit message)."""
+    lines = text.split("<<<<<<<")[0].strip().splitlines()
+    return lines[0][:200] if lines else default

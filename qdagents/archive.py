@@ -4,6 +4,9 @@ pyribs stores numeric solutions; qdagents stores agents as git commits, so the a
 agent id (``solution_dtype=object``) and the store holds the code. A descriptor value outside the
 configured range is clipped to the range's edge and counted, never silently dropped (pyribs would
 put it in the edge cell anyway; counting it tells you the range is too narrow).
+
+Kinds: ``grid`` (MAP-Elites), ``cvt`` (CVT-MAP-Elites), ``novelty`` (novelty-search archive) and
+``keep_all`` (DGM's keep-every-agent archive); see :class:`Archive` and ``docs/qd.md``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ state has to be saved for a resume.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -24,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from descriptors import DESCRIPTORS
-from emitters import EmitFailure, Parent, make_emitter
+from emitters import EmitFailure, NoveltyFilter, Parent, make_emitter, target_toward_empty_neighbour
 from qdagents.agents import AgentStore
 from qdagents.archive import Archive, DescriptorSpec
 from qdagents.evaluation import Evaluation, Evaluator, Stage
 from qdagents.progress import Progress
 from qdagents.sandbox import Limits
-from qdagents.selection import Selection
+from qdagents.selection import Selection, curiosity_scores
 from qdagents.store import RunDatabase
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class Job:
     parents: tuple[dict, ...] = ()
     parent_elite: bool | None = None
     agent_id: str | None = None
+    target: str | None = None                 # descriptor target for a directed emitter
+    neighbours: tuple[str, ...] = ()          # elites to compare with in the novelty filter
 
 
 class Run:
@@ -85,8 +88,11 @@ class Run:
         self.store = AgentStore(self.run_dir / "agents.git")
         self.seed = int(cfg["seed"])
         self.specs = descriptor_specs(cfg)
-        self.archive = Archive(specs=self.specs, kind=cfg["archive"]["kind"], seed=self.seed)
-        self.selection = Selection(cfg["selection"]["name"])
+        self.archive = Archive(specs=self.specs, seed=self.seed, **cfg["archive"])
+        self.selection = Selection(**cfg["selection"],
+                                   ranges=[(s.low, s.high) for s in self.specs])
+        threshold = cfg.get("novelty_filter")
+        self.novelty_filter = NoveltyFilter(threshold) if threshold is not None else None
         self.emitters = {name: make_emitter(spec["kind"], name=name, **{
             k: v for k, v in spec.items() if k not in ("kind", "weight")})
             for name, spec in cfg["emitters"].items()}
@@ -172,13 +178,30 @@ class Run:
         rng = np.random.default_rng([self.seed, step])
         name = list(self.emitters)[rng.choice(len(self.emitters), p=self.emitter_weights)]
         emitter = self.emitters[name]
-        parents = self.selection.choose(candidates, self.db.children_counts(), rng,
-                                        k=emitter.parents_needed)
+        curiosity = self._curiosity() if self.selection.name == "curiosity" else None
+        children = self.db.children_counts()
+        parents = self.selection.choose(candidates, children, rng, k=emitter.parents_needed,
+                                        curiosity=curiosity)
+        if len(parents) == 2 and parents[0]["id"] == parents[1]["id"] and len(candidates) > 1:
+            others = [c for c in candidates if c["id"] != parents[0]["id"]]
+            parents[1] = self.selection.choose(others, children, rng, curiosity=curiosity)[0]
         parent_elite = all(self.archive.is_elite(p["id"]) for p in parents)
+        target = (target_toward_empty_neighbour(self.archive, parents[0]["descriptors"], rng)
+                  if getattr(emitter, "directed", False) else None)
+        neighbours = tuple(e["id"] for e in self.archive.elites()) if self.novelty_filter else ()
         # reserve the step now, so the next selection does not reuse it while this one is in flight
         self.db.add_proposal(step=step, emitter=name, parents=[p["id"] for p in parents],
                              status="in_flight", parent_elite=parent_elite)
-        return Job(step=step, emitter=name, parents=tuple(parents), parent_elite=parent_elite)
+        return Job(step=step, emitter=name, parents=tuple(parents), parent_elite=parent_elite,
+                   target=target, neighbours=neighbours)
+
+    def _curiosity(self) -> dict[str, float]:
+        """Curiosity scores from every evaluated child: did it enter the archive?"""
+        rows = self.db.execute(
+            "SELECT a.parents, i.status FROM agents a LEFT JOIN insertions i ON i.agent_id = a.id"
+            " WHERE a.status IN ('evaluated', 'failed') AND a.parents != '[]'")
+        return curiosity_scores((json.loads(r["parents"]), r["status"] in ("new", "improve"))
+                                for r in rows)
 
     def _candidates(self) -> list[dict]:
         if self.cfg["selection"]["pool"] == "archive":
@@ -229,9 +252,17 @@ class Run:
         record = dict(step=job.step, emitter=job.emitter, parents=parent_ids,
                       parent_elite=job.parent_elite)
         try:
-            proposal = self.emitters[job.emitter].propose(parents, complete=complete, rng=rng)
+            proposal = self.emitters[job.emitter].propose(parents, complete=complete, rng=rng,
+                                                          target=job.target)
+            if self.novelty_filter:
+                too_similar = self.novelty_filter.too_similar(
+                    proposal.files, (self.store.files(i) for i in job.neighbours))
+                if too_similar:
+                    self.db.add_proposal(**record, status="rejected", reason=too_similar,
+                                         target=proposal.target)
+                    return None
         except EmitFailure as exc:
-            self.db.add_proposal(**record, status="failed", reason=str(exc))
+            self.db.add_proposal(**record, status="failed", reason=str(exc), target=job.target)
             return None
         agent_id, commit = self.store.add(proposal.files, parents=parent_ids,
                                           message=f"{job.emitter}: {proposal.message}")

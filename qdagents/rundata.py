@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ class RunData:
     insertions: dict[str, np.ndarray]
     archive_stats: dict[str, np.ndarray]
     usage: LLMUsage
+    proposals: dict[str, int] = field(default_factory=dict)   # attempts to make a child, by status
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunData:
@@ -166,13 +167,14 @@ class RunData:
                        SUM(error IS NOT NULL),
                        SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
                        SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
+            proposals = dict(_read(db, "SELECT status, COUNT(*) FROM proposals GROUP BY status"))
         finally:
             db.close()
         totals = [v or 0 for v in (totals[0] if totals else (0,) * 6)]
         usage = LLMUsage(*(int(v) for v in totals[:5]), float(totals[5]))
         seed = meta.get("seed", config.get("seed"))
         return cls(path, meta, config, _condition(path, meta), None if seed is None else int(seed),
-                   descriptors, agents, evaluations, insertions, archive_stats, usage)
+                   descriptors, agents, evaluations, insertions, archive_stats, usage, proposals)
 
     @property
     def name(self) -> str:
@@ -280,6 +282,16 @@ def _agent_summary(run: RunData, agent_id: str | None) -> dict[str, Any] | None:
             "descriptors": None if np.isnan(descriptors).any() else descriptors.tolist()}
 
 
+def _archive_figures(run: "RunData", elites, archive) -> dict:
+    stats = run.archive_stats
+    if len(stats.get("seq", ())):
+        return {"elites": int(stats["elites"][-1]), "cells": int(archive.cells),
+                "coverage": float(stats["coverage"][-1]), "qd_score": float(stats["qd_score"][-1])}
+    return {"elites": len(elites), "cells": int(archive.cells),
+            "coverage": float(archive.stats.coverage),
+            "qd_score": float(sum(e.fitness for e in elites))}
+
+
 def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     """The headline numbers of one run, JSON-serialisable (``qdagents summary --json``).
 
@@ -307,10 +319,9 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "evaluated": len(run.evaluations["agent_id"]),
         "failed": len(failed),
         "pending": sum(s == "pending" for s in statuses),
-        "elites": len(elites),
-        "cells": int(archive.cells),
-        "coverage": float(archive.stats.coverage),
-        "qd_score": float(sum(e.fitness for e in elites)),
+        # the loop's own archive (grid, CVT, novelty, keep-all) as last recorded; the grid rebuilt
+        # from the descriptors stands in only for runs that recorded no statistics
+        **_archive_figures(run, elites, archive),
         "tokens": run.usage.tokens, "cost_usd": run.usage.cost_usd,
         "llm_calls": run.usage.calls, "provider_calls": run.usage.provider_calls,
         "cache_hits": run.usage.cache_hits, "llm_errors": run.usage.errors,
@@ -321,4 +332,5 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "max_depth": max(depths.values(), default=0),
         "parent_not_elite_share": (float(np.mean(parent_elite == 0)) if len(parent_elite)
                                    else None),
+        "proposals": dict(run.proposals),
     }

@@ -102,3 +102,18 @@ def test_curiosity_scores_and_probabilities_by_hand():
 def test_selection_accepts_the_whole_config_group():
     s = Selection(**{"name": "tournament", "pool": "archive", "tournament_size": 3})
     assert s.tournament_size == 3
+
+
+def test_every_selection_conf_builds():
+    from pathlib import Path
+
+    import yaml
+    conf = Path(__file__).resolve().parents[2] / "qdagents" / "conf" / "selection"
+    names = set()
+    for path in conf.glob("*.yaml"):
+        spec = yaml.safe_load(path.read_text())
+        s = Selection(**spec)
+        assert s.name == path.stem and spec["pool"] == "archive"
+        assert s.probabilities(NOVEL, {}).sum() == pytest.approx(1.0)
+        names.add(s.name)
+    assert {"tournament", "novelty", "curiosity"} <= names
