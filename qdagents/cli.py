@@ -28,11 +28,17 @@ def _fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+#: Override keys that change how a run is executed, not what is compared between conditions.
+NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
+
+
 def _condition(overrides: list[str]) -> str:
-    """A short name for the experimental condition: the overrides, minus seed and hydra's own."""
-    kept = sorted(o for o in overrides
-                  if not o.split("=")[0].lstrip("+~").startswith(
-                      ("seed", "hydra", "progress", "workers", "sandbox")))
+    """A short name for the experimental condition: the overrides, minus seed and execution keys."""
+    def key(override: str) -> str:
+        return override.split("=")[0].lstrip("+~")
+
+    kept = sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
+                  and not key(o).startswith(("hydra.", "sandbox.")))
     return ",".join(kept) or "default"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 PRIORS = {
     "boundary comparison": 3.0, "drop +/- constant": 2.6, "index/slice/range off by one": 2.2,
     "first/last element": 2.2, "min/max": 2.2, "and/or": 2.0, "==/!=": 2.0, "True/False": 2.0,
-    "drop not": 2.0, "+/-": 2.0, "augmented +=/-=": 1.8, "*, /, //, %": 1.5,
+    "drop not": 1.6, "+/-": 2.0, "augmented +=/-=": 1.8, "*, /, //, %": 1.5,
     "reverse comparison": 1.4, "value off by one": 1.3, "integer constant": 1.2, "add not": 1.0,
     "break/continue": 1.0, "stub guess": 0.5,
 }
@@ -36,6 +36,23 @@ OFF_BY_ONE = {"boundary comparison", "drop +/- constant", "index/slice/range off
 BOOLEAN = {"and/or", "==/!=", "True/False", "drop not", "add not", "boundary comparison",
            "reverse comparison"}
 
+#: Words of a problem statement and the mutation kinds they point at, the way a reader of a bug
+#: report guesses what kind of slip to look for ("exactly at the limit" → a boundary comparison).
+CUES = [
+    (r"exactly|sharp|or (below|above|more|less|fewer|later|earlier)|at (least|most)|inclusive|"
+     r"included|both ends|boundar", {"boundary comparison", "index/slice/range off by one",
+                                    "value off by one", "drop +/- constant"}),
+    (r"\b(first|last|latest|earliest|oldest|newest|most recent|front|back)\b",
+     {"first/last element", "min/max"}),
+    (r"\b(never|always|accepted|refused|rejected|allowed|treated as|counted as)\b",
+     {"drop not", "add not", "True/False", "and/or", "==/!=", "reverse comparison"}),
+    (r"\b(average|mean|decimals?|fraction|half|rounded|per cent|percent|ratio)\b",
+     {"*, /, //, %"}),
+    (r"\b(smallest|largest|highest|lowest|minimum|maximum|cap|capped|clamp\w*)\b", {"min/max"}),
+    (r"\b(one too (many|few)|off by one|one (day|more|less|fewer))\b", OFF_BY_ONE),
+    (r"\b(discount\w*|subtract\w*|minus|deduct\w*|refund\w*|difference)\b",
+     {"+/-", "augmented +=/-="}),
+]
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\n]+)\n(?:[ \t]+([^\n]*)\n)?')
 _COMPARE = re.compile(r"(?<![<>=!\-])(<=|>=|==|!=|<|>)(?![<>=])")
 _COMPARE_SWAPS = {"<": [("<=", "boundary comparison"), (">", "reverse comparison")],
@@ -344,16 +361,23 @@ def assertion_hints(outputs: list[str]) -> set[str]:
     return hints
 
 
+def problem_hints(problem: str) -> set[str]:
+    """Mutation kinds the wording of the problem statement points at."""
+    return {kind for pattern, kinds in CUES if re.search(pattern, problem, re.I) for kind in kinds}
+
+
 def rank(sources: dict[str, str], evidence: Evidence, seed: int) -> list[Candidate]:
     """All candidates of the non-test sources, most promising first; ties broken by the seed."""
     score = suspiciousness(sources, evidence)
     hints = assertion_hints(evidence.test_outputs)
+    cues = problem_hints(evidence.problem)
     ranked = []
     for path, text in sources.items():
         for c in candidates(path, text):
             jitter = hashlib.sha256(f"{seed}|{c.path}|{c.line}|{c.new}".encode()).digest()[0] / 512
             value = (2.0 * score.get((path, c.line), 0.0) + PRIORS.get(c.kind, 1.0)
-                     + (1.5 if c.kind in hints else 0.0) + jitter)
+                     + (1.5 if c.kind in hints else 0.0) + (0.8 if c.kind in cues else 0.0)
+                     + jitter)
             if c.old.lstrip().startswith(("def ", "class ", "async def ")):
                 value -= 2.0
             ranked.append((-value, c.path, c.line, c.new, c))
