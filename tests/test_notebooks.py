@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REQUIRE_SANDBOXES, bwrap_works
+from sandbox_support import REQUIRE_SANDBOXES, bwrap_works
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TINY = ["budget.evaluations=3", "tasks.limit=2", "workers=1", "progress=quiet"]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from conftest import REQUIRE_SANDBOXES, bwrap_works
+from sandbox_support import REQUIRE_SANDBOXES, bwrap_works
 
 TINY = ["budget.evaluations=3", "tasks.limit=2", "workers=1", "progress=quiet"]
 # report column -> how to get it from `qdagents summary --json`
