@@ -121,7 +121,8 @@ def row(name: str, code: str, runs: list[TaskRun]) -> str:
     return (f"{name:32} {sum(r.passed for r in runs) / n:7.2f} {tools:5d} "
             f"{emitted / n:8.1f} {changed / n:8.1f} {changed / max(1, emitted):6.2f} "
             f"{sum(r.tokens for r in runs) / n:9.0f} {sum(r.llm_calls for r in runs) / n:6.1f} "
-            f"{max(r.seconds for r in runs):6.2f}  {','.join(tool_names(code))}")
+            f"{sum(r.seconds for r in runs) / n:5.2f} {max(r.seconds for r in runs):5.2f}  "
+            f"{','.join(tool_names(code))}")
 
 
 def main() -> None:
@@ -138,7 +139,7 @@ def main() -> None:
                  for name, targets in WALKS.items()}
     print(f"{len(tasks)} tasks from {tasks[0].parent}, seed {args.seed}")
     print(f"{'variant':32} {'fitness':>7} {'tools':>5} {'emitted':>8} {'changed':>8} "
-          f"{'gran.':>6} {'tokens':>9} {'calls':>6} {'max s':>6}  tools offered")
+          f"{'gran.':>6} {'tokens':>9} {'calls':>6} {'s':>5} {'max s':>5}  tools offered")
     start = time.monotonic()
     for name, code in variants.items():
         print(row(name, code, evaluate(code, tasks, args.seed, args.workers)), flush=True)

@@ -1,0 +1,43 @@
+"""`qdagents evaluate` on a hand-written agent, and staged evaluation (as in DGM)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+STAGES = "evaluation.stages=[{{tasks:2,threshold:{}}},{{tasks:null}}]"
+
+
+def evaluate(agent_dir, *overrides):
+    result = subprocess.run([sys.executable, "-m", "qdagents.cli", "evaluate", str(agent_dir),
+                             "tasks.limit=4", *overrides, "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def idle_agent(tmp_path):
+    """An agent that looks at the problem and gives up: it must fail every task, not the run."""
+    agent = tmp_path / "idle"
+    agent.mkdir()
+    (agent / "agent.py").write_text("import os\nprint(open(os.environ['QDAGENTS_PROBLEM']).read()[:80])\n")
+    return agent
+
+
+def test_stage_threshold_stops_weak_agents(idle_agent, bwrap_backend):
+    stopped = evaluate(idle_agent, f"sandbox={bwrap_backend}", STAGES.format(0.5))
+    assert stopped["stage"] == 1 and len(stopped["tasks"]) == 2 and stopped["fitness"] == 0.0
+    assert all(t["reason"] for t in stopped["tasks"])          # each failure says why
+    went_on = evaluate(idle_agent, f"sandbox={bwrap_backend}", STAGES.format(0.0))
+    assert went_on["stage"] == 2 and len(went_on["tasks"]) == 4
+
+
+def test_crashing_agent_is_a_recorded_failure(tmp_path, bwrap_backend):
+    agent = tmp_path / "crash"
+    agent.mkdir()
+    (agent / "agent.py").write_text("raise SystemExit('I give up')\n")
+    result = evaluate(agent, f"sandbox={bwrap_backend}")
+    assert result["fitness"] == 0.0 and "failed to run on every task" in result["failure"]
+    assert "exited with code 1" in result["tasks"][0]["reason"]
