@@ -115,6 +115,25 @@ def _resume(args) -> None:
     _finish(run_dir)
 
 
+def _replay(args) -> None:
+    from qdagents.config import validate
+    from qdagents.loop import Run
+    from qdagents.store import RunDatabase
+
+    source = Path(args.run_dir)
+    if not (source / "run.sqlite").is_file():
+        _fail(f"{source} is not a run directory (no run.sqlite)")
+    out = Path(args.out)
+    if (out / "run.sqlite").exists():
+        _fail(f"{out} already holds a run; choose a new --out directory")
+    db = RunDatabase(source / "run.sqlite")
+    cfg, condition = db.get_meta("config"), db.get_meta("condition", "default")
+    db.close()
+    cfg["llm"] = {**cfg["llm"], "mode": "replay", "replay_from": str(source / "run.sqlite")}
+    Run(validate(cfg), out, condition=condition).execute()
+    _finish(out)
+
+
 def _plot(args) -> None:
     from qdagents.plots import plot_run
 
@@ -258,6 +277,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_summary)
+    p = sub.add_parser("replay", help="rerun a finished run from its LLM recordings, no provider")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="directory of the new run")
+    p.set_defaults(func=_replay)
     p = sub.add_parser("plot", help="(re)draw a run's plots into RUN_DIR/plots")
     p.add_argument("run_dir")
     p.set_defaults(func=_plot)

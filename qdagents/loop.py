@@ -30,6 +30,7 @@ from qdagents.agents import AgentStore
 from qdagents.archive import Archive, DescriptorSpec
 from qdagents.evaluation import Evaluation, Evaluator, Stage
 from qdagents.progress import Progress
+from qdagents.replay import ReplayPlan
 from qdagents.sandbox import Limits
 from qdagents.selection import Selection, curiosity_scores
 from qdagents.store import RunDatabase
@@ -109,6 +110,10 @@ class Run:
         self.failures = 0
         self._internal_errors = 0
         self._barren = 0
+        llm = cfg["llm"]
+        self.plan = (ReplayPlan(RunDatabase(llm["replay_from"]))
+                     if llm["mode"] == "replay" and llm.get("replay_from") else None)
+        self._held: dict[str, tuple] = {}   # replay: results waiting for their recorded turn
         self._elapsed_before = float(self.db.get_meta("elapsed_seconds", 0.0))
         self._started = time.monotonic()
         if self.db.get_meta("config") is None:
@@ -141,6 +146,9 @@ class Run:
                             break
                         in_flight[pool.submit(self._work, job)] = job
                     if not in_flight:
+                        if halt is None and self.plan and (self._held or not self.plan.done):
+                            self._unstick_replay()
+                            continue
                         stop_reason = halt or self._budget_reached(0) or self._why_empty()
                         break
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -158,6 +166,8 @@ class Run:
         self.progress.update(self._status(), final=True)
         self.progress.message(f"stopped: {stop_reason or 'done'}")
         self.db.set_meta("stop_reason", stop_reason)
+        if self.plan:
+            self.db.set_meta("replay_diverged", self.plan.diverged)
         return self.archive.stats
 
     # ------------------------------------------------------------------------------------------
@@ -171,6 +181,8 @@ class Run:
 
     def _next_job(self) -> Job | None:
         """Selects parents for the next child; None while the archive is still empty."""
+        if self.plan:
+            return self._planned_job()
         candidates = self._candidates()
         if not candidates:
             return None
@@ -194,6 +206,30 @@ class Run:
                              status="in_flight", parent_elite=parent_elite)
         return Job(step=step, emitter=name, parents=tuple(parents), parent_elite=parent_elite,
                    target=target, neighbours=neighbours)
+
+    def _planned_job(self) -> Job | None:
+        """Replay: the next recorded proposal, once its parents have been evaluated here."""
+        evaluated = {e["agent_id"]: e for e in self.db.evaluations() if not e["failure"]}
+        planned = self.plan.next_proposal(evaluated)
+        if planned is None:
+            return None
+        parents = tuple({"id": p, "fitness": evaluated[p]["fitness"],
+                         "descriptors": evaluated[p]["descriptors"]} for p in planned.parents)
+        self.db.add_proposal(step=planned.step, emitter=planned.emitter,
+                             parents=list(planned.parents), status="in_flight",
+                             parent_elite=planned.parent_elite)
+        return Job(step=planned.step, emitter=planned.emitter, parents=parents,
+                   parent_elite=planned.parent_elite, target=planned.target)
+
+    def _unstick_replay(self) -> None:
+        """Replay with nothing in flight: tell what is held, or drop a proposal that cannot run."""
+        if self._held:
+            for result in self.plan.flush(self._held):
+                self._record(*result)
+            return
+        dropped = self.plan.proposals.pop(0)
+        self.plan.diverged.append(f"step {dropped.step}: its parents {list(dropped.parents)} "
+                                  "were never evaluated in the replay")
 
     def _curiosity(self) -> dict[str, float]:
         """Curiosity scores from every evaluated child: did it enter the archive?"""
@@ -296,11 +332,22 @@ class Run:
         return None
 
     def _tell(self, job: Job, evaluation: Evaluation | None, started: float) -> None:
-        """Records a finished job and offers its agent to the archive (main thread only)."""
+        """Records a finished job and offers its agent to the archive (main thread only).
+
+        In a replay, results wait until the recorded run's completion order reaches them.
+        """
         if evaluation is None:
             self._barren += 1
             return
         self._barren = 0
+        if self.plan is None:
+            self._record(job, evaluation, started)
+            return
+        self._held[evaluation.agent_id] = (job, evaluation, started)
+        for result in self.plan.release(self._held):
+            self._record(*result)
+
+    def _record(self, job: Job, evaluation: Evaluation, started: float) -> None:
         seq = self.db.add_evaluation(evaluation, started=started)
         internal = (evaluation.failure or "").startswith("internal error")
         self._internal_errors = self._internal_errors + 1 if internal else 0
@@ -344,6 +391,13 @@ class Run:
         self.db.set_meta("status", status)
 
     def _budget_reached(self, in_flight: int) -> str | None:
+        if self.plan:   # a replay runs the recorded proposals, whatever the budget says
+            if self.plan.done and not self._held and self.db.count_evaluations():
+                detail = "; ".join(self.plan.diverged[:3])
+                return ("replayed the recorded run" +
+                        (f", DIVERGED in {len(self.plan.diverged)} place(s): {detail}"
+                         if self.plan.diverged else ", no divergence"))
+            return None
         budget = self.cfg["budget"]
         done = self.db.count_evaluations()
         if budget.get("evaluations") is not None and done + in_flight >= budget["evaluations"]:

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS llm_calls(
     prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, cached INTEGER,
     latency REAL, error TEXT, created REAL);
 CREATE INDEX IF NOT EXISTS llm_calls_hash ON llm_calls(request_hash, occurrence);
+CREATE INDEX IF NOT EXISTS llm_calls_agent ON llm_calls(agent_id, task_id);
 CREATE TABLE IF NOT EXISTS insertions(
     seq INTEGER, agent_id TEXT, status TEXT, cell INTEGER, fitness REAL, parent_elite INTEGER);
 CREATE TABLE IF NOT EXISTS archive_stats(
@@ -217,6 +218,18 @@ class RunDatabase:
             "WHERE request_hash = ? AND occurrence = ? AND error IS NULL AND response IS NOT NULL "
             "ORDER BY id LIMIT 1", (request_hash, occurrence))
         if not rows:
+            return None
+        row = dict(rows[0])
+        row["response"] = json.loads(row["response"])
+        return row
+
+    def find_recording_at(self, agent_id: str, task_id: str, position: int) -> dict | None:
+        """The response to an agent's ``position``-th request on a task (replay fallback)."""
+        rows = self.execute(
+            "SELECT response, prompt_tokens, completion_tokens, error FROM llm_calls "
+            "WHERE purpose = 'agent' AND agent_id = ? AND task_id = ? ORDER BY id "
+            "LIMIT 1 OFFSET ?", (agent_id, task_id, position))
+        if not rows or rows[0]["error"] is not None or rows[0]["response"] is None:
             return None
         row = dict(rows[0])
         row["response"] = json.loads(row["response"])

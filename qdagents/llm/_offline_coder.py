@@ -11,10 +11,13 @@ the next step:
 5. if it has edited and the tests fail, or it has not edited yet → restore what it changed and
    apply the best untried candidate from :mod:`qdagents.llm._offline_repair` with the finest edit
    tool offered, then run the tests if it can;
-6. if no candidate is left → stop.
+6. if no candidate is left, or it has failed ``PATIENCE`` times and nothing tells it to keep
+   trying → stop.
 
 "It can test" means a tool named like ``run_tests`` is offered, or a shell tool is offered and
-the system prompt or the user's message asks for tests to be run.
+the system prompt or the user's message asks for tests to be run. "Keep trying" means a test
+tool is offered or the instructions say to retry until the tests pass: how long a model persists
+depends on what the scaffold tells it and offers it, which is what makes scaffolds differ.
 """
 
 from __future__ import annotations
@@ -201,7 +204,8 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
                     _apply_edit(reading, kind, args, shape)
             elif kind == "list" or (kind == "shell" and re.match(r"\s*(ls|find)\b", command)):
                 reading.listed |= {_norm(w) for w in re.findall(r"[\w./-]+\.py\b", result)}
-            if shape and kind not in ("tests", "write", "replace", "lines"):
+            if shape and kind not in ("tests", "write", "replace", "lines") \
+                    and not _ERROR_RESULT.search(result):
                 views = _views(kind, args, shape, result)
                 if len(views) == 1 and not _HEADER.search(result):
                     reading.looked_alone |= set(views)
@@ -297,11 +301,11 @@ def _edit_calls(tool: ToolShape, reading: Reading, target: dict[str, dict[int, s
     return calls
 
 
-def _plan(reading: Reading, testing: bool) -> str:
-    files = sorted(p for p in reading.current if not is_test_file(p))
-    first = reading.problem.strip().splitlines()[-1:] or [""]
+def _plan(task: str, testing: bool) -> str:
+    files = sorted(set(re.findall(r"\b[\w./-]+\.py\b", task)))
+    lines = [line.strip("# ").strip() for line in task.splitlines() if line.strip()] or ["the bug"]
     return ("Plan:\n1. Read the source files" + (f" ({', '.join(files)})" if files else "") + ".\n"
-            f"2. Find the line responsible for: {first[0][:160]}\n"
+            f"2. Find the line responsible for: {lines[0][:160]}\n"
             "3. Change that one line, as little as possible.\n"
             + ("4. Run the tests after each change and keep trying until they pass."
                if testing else "4. Stop after the change."))
@@ -315,7 +319,7 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
     users = [m for m in messages if m.get("role") == "user"]
     if messages and messages[-1].get("role") == "user" and len(users) > 1 \
             and "plan" in _text(messages[-1]).lower():
-        return _plan(reading, testing), []
+        return _plan(_text(users[0]), testing), []
     for kind, result in reading.last_results:
         if kind != "tests" and _ERROR_RESULT.search(result):
             return f"Stopping: the last tool call failed ({result.strip()[:120]}).", []
@@ -325,7 +329,7 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
         if not calls:
             return ("I cannot see the whole code with the tools I have (or their output is cut), "
                     "so I stop here."), []
-        if testing and not reading.tests and toolkit.get("shell"):
+        if testing and not reading.tests:
             calls.append(_test_call(toolkit, reading))
         return "Let me look at the code first.", calls
     if testing and not reading.tests:

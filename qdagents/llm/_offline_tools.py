@@ -20,6 +20,7 @@ A path parameter is any of ``path``, ``file``, ``filename``, ``file_path``, ``fi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PATH_KEYS = ("path", "file", "filename", "file_path", "filepath", "target_file", "file_name")
@@ -82,8 +83,12 @@ def recognise(schema: dict) -> ToolShape | None:
     def shape(kind: str, **params: str | None) -> ToolShape:
         return ToolShape(name, kind, {k: v for k, v in params.items() if v}, types, required)
 
+    words = re.split(r"[\W_]+", lower)
+    named = lambda *options: any(w in words or lower.startswith(w) for w in options)  # noqa: E731
     if "test" in lower:
         return shape("tests", path=path, command=command)
+    if named("insert", "append", "prepend", "delete", "remove"):
+        return None  # not a replacement: using it as one would corrupt files
     if path and start and content and not old:
         return shape("lines", path=path, start=start, end=_pick(END_KEYS, names), content=content)
     if path and old and new:
@@ -92,10 +97,9 @@ def recognise(schema: dict) -> ToolShape | None:
         return shape("write", path=path, content=content)
     if command:
         return shape("shell", command=command)
-    others = set(required) - {path}
-    if path and not others and any(w in lower for w in ("read", "view", "open", "cat", "show")):
+    if path and not set(required) - {path} and named("read", "view", "open", "cat", "show"):
         return shape("read", path=path)
-    if any(w in lower for w in ("list", "ls", "tree", "find", "glob")):
+    if named("list", "ls", "tree", "find", "glob"):
         folder = _pick(DIR_KEYS, names)
         if not set(required) - {folder}:
             return shape("list", path=folder)

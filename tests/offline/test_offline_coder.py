@@ -207,3 +207,24 @@ def test_driven_fix_passes_hidden_tests(task_copy, tmp_path):
     done = subprocess.run([sys.executable, "-m", "unittest", "-q", "test_ratings_hidden"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name, params, kind", [
+    ("run_tests", {}, "tests"), ("bash", {"command": "string"}, "shell"),
+    ("write_file", {"path": "string", "content": "string"}, "write"),
+    ("edit", {"file_path": "string", "old_string": "string", "new_string": "string"}, "replace"),
+    ("replace_lines", {"path": "string", "start": "integer", "end": "integer", "text": "string"},
+     "lines"),
+    ("read_file", {"path": "string"}, "read"), ("list_files", {"path": "string"}, "list"),
+    ("insert_line", {"path": "string", "line": "integer", "text": "string"}, None),
+    ("tools_info", {"path": "string"}, None)])
+def test_tool_shapes_are_recognised(name, params, kind):
+    from qdagents.llm._offline_tools import recognise
+    schema = {"type": "function", "function": {"name": name, "parameters": {
+        "type": "object", "properties": {k: {"type": t} for k, t in params.items()},
+        "required": list(params)}}}
+    shape = recognise(schema)
+    assert (shape.kind if shape else None) == kind
+    if kind == "lines":
+        assert shape.call(path="a.py", start=3, end=3, content="x\n")[1] == \
+            {"path": "a.py", "start": 3, "end": 3, "text": "x\n"}
