@@ -1,4 +1,5 @@
-"""Emitters: make child agents from parents (LLM mutation, LLM crossover, random structural)."""
+"""Emitters: make child agents from parents (LLM mutation, LLM crossover, random structural,
+DGM self-modification)."""
 
 from emitters._base import Complete, EmitFailure, Emitter, Parent, Proposal, answer_text
 from emitters._crossover import LLMCrossover, crossover_prompt
@@ -7,15 +8,16 @@ from emitters._llm_mutation import LLMMutation, mutation_prompt
 from emitters._novelty_filter import NoveltyFilter, shingle_similarity
 from emitters._random_structural import RandomStructural
 from emitters._search_replace import Edit, EditError, apply_edits, parse_edits
+from emitters._self_modify import SelfModify, Workshop
 
 __all__ = ["Complete", "Edit", "EditError", "EmitFailure", "Emitter", "LLMCrossover",
-           "LLMMutation", "NoveltyFilter", "Parent", "Proposal", "RandomStructural",
+           "LLMMutation", "NoveltyFilter", "Parent", "Proposal", "RandomStructural", "SelfModify", "Workshop",
            "TARGET_PHRASES", "answer_text", "apply_edits", "crossover_prompt", "empty_neighbours",
            "make_emitter", "mutation_prompt", "parse_edits", "shingle_similarity",
            "target_toward_empty_neighbour"]
 
 EMITTERS = {"llm_mutation": LLMMutation, "llm_crossover": LLMCrossover,
-            "random_structural": RandomStructural}
+            "random_structural": RandomStructural, "self_modify": SelfModify}
 
 
 def make_emitter(kind: str, **options) -> Emitter:

@@ -177,27 +177,37 @@ class Evaluator:
         evaluation.fitness = 0.0
         return evaluation
 
+    def run_agent(self, agent_id: str, agent_dir: Path, workspace: Path, problem: str, *,
+                  task_id: str, meter):
+        """Runs an agent in the sandbox on a workspace (changed in place), through the gateway.
+
+        The one place an agent is started: for a task, and for DGM-style self-modification,
+        where the workspace is a copy of an agent's own code.
+        """
+        with tempfile.TemporaryDirectory(prefix="qdagents-problem-") as task_dir:
+            (Path(task_dir) / "problem.md").write_text(problem)
+            with self.gateway.serve(meter, agent_id=agent_id, task_id=task_id) as sock:
+                return self.sandbox.run(
+                    ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
+                    mounts=[Mount(agent_dir, "/agent"), Mount(workspace, "/workspace", True),
+                            Mount(Path(task_dir), "/task"), Mount(Path(sock.dir), SOCKET_DIR)],
+                    env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
+                         "QDAGENTS_PROBLEM": "/task/problem.md"},
+                    limits=self.agent_limits)
+
     def run_task(self, agent_id: str, agent_dir: Path, task) -> TaskResult:
         """Runs the agent on one task, then the hidden tests on what it left behind."""
         from qdagents.llm import Budget, Meter
         from qdagents.tasks import run_hidden_tests
 
         with tempfile.TemporaryDirectory(prefix="qdagents-task-") as tmp:
-            workspace, task_dir = Path(tmp) / "workspace", Path(tmp) / "task"
+            workspace = Path(tmp) / "workspace"
             workspace.mkdir()
-            task_dir.mkdir()
             write_files(workspace, task.files)
-            (task_dir / "problem.md").write_text(task.problem)
             before = snapshot(workspace)
             meter = Meter(budget=Budget(tokens=self.task_token_budget))
-            with self.gateway.serve(meter, agent_id=agent_id, task_id=task.id) as sock:
-                run = self.sandbox.run(
-                    ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
-                    mounts=[Mount(agent_dir, "/agent"), Mount(workspace, "/workspace", True),
-                            Mount(task_dir, "/task"), Mount(Path(sock.dir), SOCKET_DIR)],
-                    env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
-                         "QDAGENTS_PROBLEM": "/task/problem.md"},
-                    limits=self.agent_limits)
+            run = self.run_agent(agent_id, agent_dir, workspace, task.problem, task_id=task.id,
+                                 meter=meter)
             changed = count_changed_lines(before, snapshot(workspace))
             outcome = run_hidden_tests(task, workspace, sandbox=self.sandbox,
                                        limits=self.test_limits)

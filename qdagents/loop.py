@@ -26,9 +26,9 @@ import numpy as np
 
 from descriptors import DESCRIPTORS
 from emitters import EmitFailure, NoveltyFilter, Parent, make_emitter, target_toward_empty_neighbour
-from qdagents.agents import AgentStore
+from qdagents.agents import AgentStore, read_folder
 from qdagents.archive import Archive, DescriptorSpec
-from qdagents.evaluation import Evaluation, Evaluator, Stage
+from qdagents.evaluation import Evaluation, Evaluator, Stage, snapshot, write_files
 from qdagents.progress import Progress
 from qdagents.replay import ReplayPlan
 from qdagents.sandbox import Limits
@@ -55,6 +55,32 @@ def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
     return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
                            low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
             for a in cfg["descriptors"]["axes"]]
+
+
+class AgentWorkshop:
+    """Runs an agent on a copy of some code, sandboxed and metered like an evaluation.
+
+    Self-modifying emitters (DGM) use it to let an agent edit its own code. The LLM calls are
+    recorded under the parent's id and task ``self-modify-<step>``.
+    """
+
+    def __init__(self, evaluator: Evaluator, *, step: int, seed_agent: str | None = None):
+        self.evaluator = evaluator
+        self.step = step
+        self.seed_files = read_folder(seed_agent or seed_agent_dir())
+
+    def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
+            label: str) -> dict[str, str]:
+        from qdagents.llm import Budget, Meter
+
+        with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
+            agent_dir, work = Path(tmp) / "agent", Path(tmp) / "workspace"
+            write_files(agent_dir, agent_files)
+            write_files(work, workspace)
+            meter = Meter(budget=Budget(tokens=self.evaluator.task_token_budget))
+            self.evaluator.run_agent(label, agent_dir, work, problem, meter=meter,
+                                     task_id=f"self-modify-{self.step}")
+            return snapshot(work)
 
 
 @dataclass
@@ -288,8 +314,11 @@ class Run:
         record = dict(step=job.step, emitter=job.emitter, parents=parent_ids,
                       parent_elite=job.parent_elite)
         try:
-            proposal = self.emitters[job.emitter].propose(parents, complete=complete, rng=rng,
-                                                          target=job.target)
+            emitter = self.emitters[job.emitter]
+            extra = {"workshop": AgentWorkshop(self.evaluator, step=job.step)} \
+                if getattr(emitter, "needs_workshop", False) else {}
+            proposal = emitter.propose(parents, complete=complete, rng=rng, target=job.target,
+                                       **extra)
             if self.novelty_filter:
                 too_similar = self.novelty_filter.too_similar(
                     proposal.files, (self.store.files(i) for i in job.neighbours))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import lru_cache
 
 import pytest
 
@@ -30,3 +31,25 @@ def need(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+
+
+REQUIRE = REQUIRE_SANDBOXES
+
+
+@lru_cache(maxsize=None)
+def backend_status(name: str):
+    """What ``qdagents sandbox check`` says of one backend (cached for the session)."""
+    from qdagents.sandbox._select import bwrap_status, docker_status
+
+    return {"bwrap": bwrap_status, "docker": docker_status}[name]()
+
+
+def require_backend(name: str):
+    """Skips the calling test when ``name`` can't run here (fails it under REQUIRE)."""
+    status = backend_status(name)
+    if not status.available:
+        message = f"sandbox backend {name} unavailable: {status.detail}"
+        if REQUIRE:
+            pytest.fail(f"{message} (QDAGENTS_REQUIRE_SANDBOXES=1)")
+        pytest.skip(message)
+    return status

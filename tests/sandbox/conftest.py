@@ -6,35 +6,14 @@ it is a failure (CI machines that are meant to have bwrap and docker must not pa
 
 from __future__ import annotations
 
-import os
-import sys
 import textwrap
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
 from qdagents.sandbox import Limits, Mount, SandboxResult, make_sandbox
-from qdagents.sandbox._select import BackendStatus, bwrap_status, docker_status
-
-REQUIRE = os.environ.get("QDAGENTS_REQUIRE_SANDBOXES") == "1"
-
-
-@lru_cache(maxsize=None)
-def backend_status(name: str) -> BackendStatus:
-    return {"bwrap": bwrap_status, "docker": docker_status}[name]()
-
-
-def require_backend(name: str) -> BackendStatus:
-    """Skips the calling test when ``name`` can't run here (fails it under REQUIRE)."""
-    status = backend_status(name)
-    if not status.available:
-        message = f"sandbox backend {name} unavailable: {status.detail}"
-        if REQUIRE:
-            pytest.fail(f"{message} (QDAGENTS_REQUIRE_SANDBOXES=1)")
-        pytest.skip(message)
-    return status
-
+import sandbox_support
+from sandbox_support import require_backend
 
 class AgentHarness:
     """Runs a Python program as an agent: ``/agent/agent.py`` (read-only) in ``/workspace``.
@@ -90,8 +69,8 @@ def require():
 
 @pytest.fixture
 def sandbox_conftest():
-    """This module (to test the skip-or-fail rule itself without importing a ``conftest``)."""
-    return sys.modules[__name__]
+    """The module with the skip-or-fail rule (to test the rule itself)."""
+    return sandbox_support
 
 
 @pytest.fixture(params=[pytest.param("bwrap", marks=pytest.mark.bwrap),
