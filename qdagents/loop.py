@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from descriptors import DESCRIPTORS
-from emitters import EmitFailure, NoveltyFilter, Parent, make_emitter, target_toward_empty_neighbour
+from emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
+                      target_toward_empty_neighbour)
+from emitters._directed import grid_position
 from qdagents.agents import AgentStore, read_folder
 from qdagents.archive import Archive, DescriptorSpec
 from qdagents.evaluation import Evaluation, Evaluator, Stage, snapshot, write_files
@@ -385,8 +387,23 @@ class Run:
         else:
             self._offer(seq, evaluation.agent_id, evaluation.fitness, evaluation.descriptors,
                         job.parent_elite)
+        if job.target and job.parents and not evaluation.failure:
+            self._judge_aim(job, evaluation)
         self._record_stats(seq)
         self.progress.update(self._status())
+
+    def _judge_aim(self, job: Job, evaluation: Evaluation) -> None:
+        """Records whether a directed child moved one bin along its target axis, as asked."""
+        aims = {phrase: aim for aim, phrase in TARGET_PHRASES.items()}
+        if job.target not in aims:
+            return
+        axis_name, direction = aims[job.target]
+        axis = next((i for i, s in enumerate(self.specs) if s.name == axis_name), None)
+        if axis is None:
+            return
+        before = grid_position(self.specs, job.parents[0]["descriptors"])[axis]
+        after = grid_position(self.specs, evaluation.descriptors)[axis]
+        self.db.set_landed(job.step, after - before == direction)
 
     def _offer(self, seq, agent_id, fitness, descriptors, parent_elite) -> None:
         insertion = self.archive.add(agent_id, fitness, descriptors)

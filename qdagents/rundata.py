@@ -168,6 +168,9 @@ class RunData:
                        SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
                        SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
             proposals = dict(_read(db, "SELECT status, COUNT(*) FROM proposals GROUP BY status"))
+            aimed = _read(db, "SELECT COUNT(landed), COALESCE(SUM(landed), 0) FROM proposals "
+                              "WHERE landed IS NOT NULL")
+            proposals["directed_aimed"], proposals["directed_landed"] = aimed[0] if aimed else (0, 0)
         finally:
             db.close()
         totals = [v or 0 for v in (totals[0] if totals else (0,) * 6)]
@@ -332,5 +335,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "max_depth": max(depths.values(), default=0),
         "parent_not_elite_share": (float(np.mean(parent_elite == 0)) if len(parent_elite)
                                    else None),
-        "proposals": dict(run.proposals),
+        "proposals": {k: v for k, v in run.proposals.items() if not k.startswith("directed_")},
+        "directed": {"aimed": run.proposals.get("directed_aimed", 0),
+                     "landed": run.proposals.get("directed_landed", 0)},
     }

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS agents(
     created REAL, status TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS proposals(
     step INTEGER PRIMARY KEY, emitter TEXT, parents TEXT, status TEXT, agent_id TEXT,
-    reason TEXT, target TEXT, parent_elite INTEGER, created REAL);
+    reason TEXT, target TEXT, parent_elite INTEGER, created REAL, landed INTEGER);
 CREATE TABLE IF NOT EXISTS evaluations(
     agent_id TEXT PRIMARY KEY, seq INTEGER UNIQUE, fitness REAL, descriptors TEXT,
     tokens INTEGER, cost_usd REAL, tasks_run INTEGER, tasks_passed INTEGER, stage INTEGER,
@@ -108,6 +108,10 @@ class RunDatabase:
                                    "target": target, "created": time.time(),
                                    "parent_elite": None if parent_elite is None
                                    else int(parent_elite)}, replace=True)
+
+    def set_landed(self, step: int, landed: bool) -> None:
+        """Whether a directed child moved one bin the way its target asked."""
+        self.execute("UPDATE proposals SET landed = ? WHERE step = ?", (int(landed), step))
 
     def next_step(self) -> int:
         """The step number of the next proposal (the seed agent is step 0)."""
