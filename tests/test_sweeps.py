@@ -174,7 +174,7 @@ def test_joblib_launcher_runs_jobs_in_parallel(tmp_path):
 # --- the ready experiments ---------------------------------------------------------------------
 
 EXPERIMENTS = {
-    "ablate_selection": {"selection": ["uniform", "dgm", "best", "score_prop"],
+    "ablate_selection": {"selection": ["uniform", "dgm", "novelty", "best"],
                          "seed": ["0", "1", "2"]},
     "ablate_emitters": {"emitters.llm_mutation.targets": 2, "seed": ["0", "1", "2"]},
 }
