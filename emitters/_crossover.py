@@ -9,7 +9,7 @@ child is A plus what the model takes from B. The loop records both parents (A fi
 from __future__ import annotations
 
 from emitters._base import Complete, EmitFailure, Parent, Proposal
-from emitters._llm_mutation import FORMAT, request_edits, rationale
+from emitters._llm_mutation import FORMAT, LLMMutation, rationale, request_edits
 
 SYSTEM = ("You improve coding agents by recombining two of them. An agent is a small Python "
           "program that solves coding tasks by talking to an LLM through tools. Combine the "
@@ -39,7 +39,7 @@ def crossover_prompt(a: Parent, b: Parent, target: str | None = None) -> str:
     return "\n".join(lines)
 
 
-class LLMCrossover:
+class LLMCrossover(LLMMutation):
     """Recombines two parents with SEARCH/REPLACE edits to the first, proposed by an LLM.
 
     Args:
@@ -50,12 +50,8 @@ class LLMCrossover:
 
     parents_needed = 2
 
-    def __init__(self, *, name: str = "llm_crossover", retries: int = 2,
-                 targets: list[str] | None = None, directed: bool = False):
-        self.name = name
-        self.retries = retries
-        self.targets = list(targets or [])
-        self.directed = bool(directed)
+    def __init__(self, *, name: str = "llm_crossover", **options):
+        super().__init__(name=name, **options)
 
     def propose(self, parents: list[Parent], *, complete: Complete, rng,
                 target: str | None = None) -> Proposal:

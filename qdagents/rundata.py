@@ -18,18 +18,13 @@ from typing import Any
 import numpy as np
 from ribs.archives import GridArchive
 
+from qdagents.archive import DescriptorSpec
+
 __all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
 
 
-@dataclass(frozen=True)
-class Descriptor:
-    """One axis of the archive grid, from ``meta.descriptors``; ``label`` carries the unit."""
-
-    name: str
-    label: str
-    low: float
-    high: float
-    bins: int
+#: One axis of the archive grid, from ``meta.descriptors``; ``label`` carries the unit.
+Descriptor = DescriptorSpec
 
 
 @dataclass(frozen=True)
