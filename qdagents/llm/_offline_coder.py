@@ -27,6 +27,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from qdagents.llm._offline_mutator import parse_edits
 from qdagents.llm._offline_repair import Candidate, Evidence, is_test_file, rank
 from qdagents.llm._offline_tools import Toolkit, ToolShape, recognise
 
@@ -43,6 +44,13 @@ _KEEP_TRYING = re.compile(r"\b(retry|re-try|keep trying|try again|until (they|th
 #: Failed candidates after which the coder gives up when nothing tells it to keep trying.
 PATIENCE = 2
 _TEST_SUMMARY = re.compile(r"^Ran (\d+) tests? in|^=+ .*\b(passed|failed|error)", re.M)
+_PIECE_COMMAND = re.compile(r"^\s*sed -n ['\"]?(\d+),(\d+)p['\"]?\s+(?:-- )?([\w./-]+)\s*$")
+_CUT_COUNT = re.compile(r"\[\.\.\. (\d+) characters cut \.\.\.\]")
+_NO_OUTPUT = re.compile(r"^\(no output\b")
+#: Most rounds of piece-by-piece reading before the coder gives up on seeing a file.
+PIECE_ROUNDS = 12
+#: Most piece reads in one answer.
+PIECES_PER_ANSWER = 8
 _ERROR_RESULT = re.compile(r"^\s*(error\b|traceback \(most recent call last\))|budget_exceeded|"
                            r"budget exceeded", re.I)
 
@@ -63,6 +71,11 @@ class Reading:
     tested_since_edit: bool = False
     edited: bool = False
     last_results: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)
+    # pieces read with line ranges: path -> [(first line, lines asked, lines got, cut)]
+    pieces: dict[str, list[tuple[int, int, list[str], bool]]] = field(default_factory=dict)
+    piece_rounds: int = 0
+    cut_sizes: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # shown, lines, all
+    edit_results: list[tuple[str, dict, str]] = field(default_factory=list)  # (kind, args, result)
     messages: list[dict] = field(default_factory=list)
 
     def changed(self) -> dict[str, list[int]]:
@@ -193,6 +206,11 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
             kind = shape.kind if shape else "unknown"
             result = results.get(call.get("id"), "")
             command = str(args.get(shape.params.get("command", ""), "")) if shape else ""
+            piece = _piece_of(kind, args, shape, command)
+            if piece and not _ERROR_RESULT.search(result):
+                _record_piece(reading, piece, result)
+                reading.last_results.append(("piece", result))
+                continue
             if kind == "tests" or (kind == "shell" and _is_test_output(result)) or \
                     (kind == "shell" and re.search(r"unittest|pytest|test_\w*\.py", command)
                      and "cat " not in command):
@@ -200,6 +218,7 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
                 reading.tested_since_edit = True
                 kind = "tests"
             elif kind in ("write", "replace", "lines"):
+                reading.edit_results.append((name, args, result))
                 if not _ERROR_RESULT.search(result):
                     _apply_edit(reading, kind, args, shape)
             elif kind == "list" or (kind == "shell" and re.match(r"\s*(ls|find)\b", command)):
@@ -212,13 +231,131 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
                 for path, content in views.items():
                     if content is None:
                         reading.partial.add(path)
+                        _note_cut_size(reading, path, result)
                     else:
                         reading.current[path] = content
                         reading.originals.setdefault(path, content)
                         reading.partial.discard(path)
                     reading.listed.add(path)
             reading.last_results.append((kind, result))
+        if any(_piece_of_call(call, toolkit) for call in message["tool_calls"]):
+            reading.piece_rounds += 1
+    for path in list(reading.pieces):
+        whole = _assemble(reading.pieces[path])
+        if whole is not None and path not in reading.current:
+            reading.current[path] = whole
+            reading.originals.setdefault(path, whole)
+            reading.partial.discard(path)
+            reading.listed.add(path)
     return reading
+
+
+def _piece_of(kind: str, args: dict, shape: ToolShape | None,
+              command: str) -> tuple[str, int, int] | None:
+    """``(path, first line, last line)`` when a call reads a line range of one file."""
+    if kind == "shell":
+        match = _PIECE_COMMAND.match(command)
+        return (_norm(match[3]), int(match[1]), int(match[2])) if match else None
+    if kind == "read" and "start" in shape.params and shape.params["start"] in args:
+        try:
+            first = int(args[shape.params["start"]])
+            last = int(args.get(shape.params.get("end", ""), first + 59))
+        except (TypeError, ValueError):
+            return None
+        path = _norm(str(args.get(shape.params.get("path", "path"), "")))
+        return (path, first, last) if path else None
+    return None
+
+
+def _piece_of_call(call: dict, toolkit: Toolkit) -> bool:
+    function = (call or {}).get("function") or {}
+    shape = toolkit.by_name.get(str(function.get("name") or ""))
+    if not shape:
+        return False
+    try:
+        args = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        return False
+    if not isinstance(args, dict):
+        return False
+    command = str(args.get(shape.params.get("command", ""), ""))
+    return _piece_of(shape.kind, args, shape, command) is not None
+
+
+def _record_piece(reading: Reading, piece: tuple[str, int, int], result: str) -> None:
+    path, first, last = piece
+    cut = bool(_CUT.search(result))
+    text = "" if _NO_OUTPUT.match(result) else _strip_line_numbers(result)
+    reading.pieces.setdefault(path, []).append(
+        (first, last - first + 1, text.splitlines(keepends=True), cut))
+    if cut:
+        reading.partial.add(path)
+
+
+def _note_cut_size(reading: Reading, path: str, result: str) -> None:
+    """Remembers how much of a cut output was shown, to size the pieces to read."""
+    count = _CUT_COUNT.search(result)
+    if count and len(_HEADER.findall(result)) <= 1:
+        shown = _CUT_COUNT.sub("", result)
+        reading.cut_sizes[path] = (len(shown), max(1, shown.count("\n")), len(shown) + int(count[1]))
+
+
+def _assemble(pieces: list[tuple[int, int, list[str], bool]]) -> str | None:
+    """The whole file when uncut pieces cover it from line 1 to its end, else None."""
+    lines, at = [], 1
+    while True:
+        here = [p for p in pieces if p[0] == at and not p[3]]
+        if not here:
+            return None
+        _, asked, got, _ = max(here, key=lambda p: len(p[2]))
+        lines += got
+        if len(got) < asked:
+            return "".join(lines)
+        at += len(got)
+
+
+def _next_pieces(reading: Reading, path: str) -> list[tuple[int, int]] | None:
+    """Line ranges still to read of a file whose output was cut; None when it cannot be done."""
+    pieces = reading.pieces.get(path, [])
+    at = 1
+    while True:
+        here = [p for p in pieces if p[0] == at and not p[3]]
+        if not here:
+            break
+        _, asked, got, _ = max(here, key=lambda p: len(p[2]))
+        if len(got) < asked:
+            return []
+        at += len(got)
+    shown, shown_lines, total = reading.cut_sizes.get(path, (0, 0, 0))
+    chunk = max(5, int(0.6 * shown_lines)) if shown_lines else 40
+    cut_here = [p[1] for p in pieces if p[0] == at and p[3]]
+    if cut_here:  # the piece itself was cut: read it in halves
+        chunk = min(cut_here) // 2
+        if chunk < 1:
+            return None
+        return [(at, at + chunk - 1)]
+    estimate = int(1.15 * total * shown_lines / shown) if shown else at + 2 * chunk
+    count = max(1, min(PIECES_PER_ANSWER, -(-(estimate - at + 1) // chunk)))
+    return [(at + i * chunk, at + (i + 1) * chunk - 1) for i in range(count)]
+
+
+def _piece_calls(toolkit: Toolkit, reading: Reading, paths: list[str]) -> list | None:
+    """Calls that read the given cut files in line ranges; None when that is not possible."""
+    shell, read = toolkit.get("shell"), toolkit.get("read")
+    ranged = read if read and "start" in read.params else None
+    if not (shell or ranged) or reading.piece_rounds >= PIECE_ROUNDS:
+        return None
+    calls = []
+    for path in paths:
+        ranges = _next_pieces(reading, path)
+        if ranges is None:
+            return None
+        for first, last in ranges:
+            if shell:
+                calls.append(shell.call(command=f"sed -n '{first},{last}p' {shlex.quote(path)}"))
+            else:
+                calls.append(ranged.call(path=path, start=first, end=last))
+    return calls[:PIECES_PER_ANSWER] or None
 
 
 def can_test(toolkit: Toolkit, messages: list[dict]) -> bool:
@@ -249,8 +386,11 @@ def _look_calls(toolkit: Toolkit, reading: Reading) -> list[tuple[str, dict]]:
     """Tool calls that show the code: one shell command, or a listing then one read per file."""
     shell, read, listing = toolkit.get("shell"), toolkit.get("read"), toolkit.get("list")
     cut = sorted(p for p in reading.partial - reading.looked_alone if not is_test_file(p))
-    if any(not is_test_file(p) for p in reading.partial) and not cut or reading.looks > 2:
-        return []  # even shown one at a time the files do not fit, or there is nothing to see
+    still_cut = sorted(p for p in reading.partial & reading.looked_alone if not is_test_file(p))
+    if still_cut and not cut:  # even shown one at a time they do not fit: read them in pieces
+        return _piece_calls(toolkit, reading, still_cut) or []
+    if reading.looks > 2:
+        return []  # there is nothing to see
     if cut:
         if read:
             return [read.call(path=p) for p in cut[:8]]
@@ -321,6 +461,12 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
             and "plan" in _text(messages[-1]).lower():
         return _plan(_text(users[0]), testing), []
     for kind, result in reading.last_results:
+        if kind not in ("tests", "write", "replace", "lines") and _ERROR_RESULT.search(result):
+            return f"Stopping: the last tool call failed ({result.strip()[:120]}).", []
+    edits = [(_norm(path), search, replace) for path, search, replace in parse_edits(reading.problem)]
+    if edits:
+        return _carry_out(toolkit, reading, edits, testing)
+    for kind, result in reading.last_results:
         if kind != "tests" and _ERROR_RESULT.search(result):
             return f"Stopping: the last tool call failed ({result.strip()[:120]}).", []
     sources = {p: t for p, t in reading.originals.items() if not is_test_file(p)}
@@ -378,3 +524,129 @@ def _next_candidate(toolkit: Toolkit, reading: Reading, sources: dict[str, str],
     if testing:
         calls.append(_test_call(toolkit, reading))
     return note, calls
+
+
+def _finish_edits(toolkit: Toolkit, reading: Reading, edits: list, testing: bool,
+                  skipped: list[str]) -> tuple[str | None, list]:
+    """After carrying out the requested edits: run the tests once if it can, then report."""
+    failed = [f"{_edit_path(toolkit, name, args)} ({res.strip()[:100]})"
+              for name, args, res in reading.edit_results if _ERROR_RESULT.search(res)]
+    applied = sum(1 for *_, res in reading.edit_results if not _ERROR_RESULT.search(res))
+    test_files = {p for p in set(reading.current) | reading.listed if is_test_file(p)}
+    if applied and testing and (toolkit.get("tests") or test_files) \
+            and not reading.tested_since_edit:
+        return "Let me run the tests after the edits.", [_test_call(toolkit, reading)]
+    notes = skipped + [f"the edit to {f} failed" for f in failed]
+    text = (f"DONE: I carried out the requested edits ({applied} edit call(s) applied)."
+            if applied else "I could not carry out any of the requested edits; nothing changed.")
+    if notes:
+        text += " Skipped: " + "; ".join(notes) + "."
+    if reading.tests and reading.tested_since_edit:
+        text += (" The tests pass." if tests_passed(reading.tests[-1][0])
+                 else " The tests fail after the edits; I did not change anything else.")
+    return text, []
+
+
+def _edit_path(toolkit: Toolkit, name: str, args: dict) -> str:
+    shape = toolkit.by_name.get(name)
+    return str(args.get(shape.params.get("path", "path") if shape else "path", "?"))
+
+
+def _skipped(edits: list, files: dict[str, str]) -> list[str]:
+    """Why each edit cannot be applied to the files as seen (edits applied in order)."""
+    texts, notes = dict(files), []
+    for number, (path, search, replace) in enumerate(edits, 1):
+        text = texts.get(path)
+        if text is None:
+            continue
+        if not search.strip():
+            notes.append(f"edit {number} to {path} (empty SEARCH text)")
+        elif text.count(search) != 1:
+            notes.append(f"edit {number} to {path} (its SEARCH text occurs {text.count(search)} "
+                         "times in the file as I see it, not once)")
+        else:
+            texts[path] = text.replace(search, replace, 1)
+    return notes
+
+
+def _carry_out(toolkit: Toolkit, reading: Reading, edits: list, testing: bool
+               ) -> tuple[str | None, list]:
+    """Carries out explicit SEARCH/REPLACE edits from the problem statement with the finest tool.
+
+    A ``str_replace``-style tool takes them as they are, without looking first. A line-range or
+    whole-file tool needs the whole file: it is read (in line ranges when output is cut), the
+    edits are applied to it, and the changed lines or the whole file are written back. An edit
+    whose SEARCH text is not in the file as seen is skipped, and the answer says so.
+    """
+    seen = {p: reading.originals[p] for p, _, _ in edits if p in reading.originals
+            and p in reading.current and p not in reading.partial}
+    if reading.edit_results:
+        return _finish_edits(toolkit, reading, edits, testing, _skipped(edits, seen))
+    replace = toolkit.get("replace")
+    if replace:
+        skipped = _skipped(edits, seen)
+        calls = [replace.call(path=path, old=search, new=new) for number, (path, search, new)
+                 in enumerate(edits, 1) if search.strip()
+                 and not any(n.startswith(f"edit {number} ") for n in skipped)]
+        if not calls:
+            return ("None of the requested edits applies; I changed nothing. Skipped: "
+                    + "; ".join(skipped) + "."), []
+        note = "Carrying out the requested edits with " + replace.name + "."
+        if skipped:
+            note += " Skipping " + "; ".join(skipped) + "."
+        return note, calls
+    paths = list(dict.fromkeys(p for p, _, _ in edits))
+    unseen = [p for p in paths if p not in seen]
+    if unseen:
+        calls = _see_whole(toolkit, reading, unseen) if reading.looks <= PIECE_ROUNDS + 2 else []
+        if not calls:
+            return (f"The problem asks for edits to {', '.join(unseen)}, but I cannot see the "
+                    "whole file with the tools I have, and I will not rewrite it blind; "
+                    "I stop here."), []
+        return f"Let me read {', '.join(unseen)} before editing.", calls
+    skipped = _skipped(edits, seen)
+    texts = dict(seen)
+    lines_tool, write = toolkit.get("lines"), toolkit.get("write")
+    calls, whole = [], set()
+    for number, (path, search, new) in enumerate(edits, 1):
+        if any(n.startswith(f"edit {number} ") for n in skipped):
+            continue
+        text = texts[path]
+        start = text.find(search)
+        end = start + len(search)
+        aligned = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+        texts[path] = text.replace(search, new, 1)
+        if lines_tool and aligned and path not in whole:
+            first = text.count("\n", 0, start) + 1
+            calls.append(lines_tool.call(path=path, start=first, end=first + search.count("\n"),
+                                         content=new + "\n" if new else ""))
+        elif write:
+            whole.add(path)
+        else:
+            skipped.append(f"edit {number} to {path} (no tool can make it)")
+    calls += [write.call(path=path, content=texts[path]) for path in paths if path in whole]
+    if not calls and not lines_tool and not write:
+        changed = [p for p in paths if texts[p] != seen[p]]
+        if changed:
+            return "I have no edit tool; here are the edited files:\n\n" + "\n\n".join(
+                f"`{p}`:\n```python\n{texts[p]}```" for p in changed), []
+    if not calls:
+        return ("None of the requested edits applies; I changed nothing. Skipped: "
+                + "; ".join(skipped) + "."), []
+    note = "Carrying out the requested edits."
+    if skipped:
+        note += " Skipping " + "; ".join(skipped) + "."
+    return note, calls
+
+
+def _see_whole(toolkit: Toolkit, reading: Reading, paths: list[str]) -> list:
+    """Calls that show these files whole: one look each, then line ranges when output is cut."""
+    shell, read = toolkit.get("shell"), toolkit.get("read")
+    fresh = [p for p in paths if p not in reading.partial]
+    if fresh:
+        if read:
+            return [read.call(path=p) for p in fresh]
+        if shell:
+            return [shell.call(command=f"cat {shlex.quote(p)}") for p in fresh]
+        return []
+    return _piece_calls(toolkit, reading, paths) or []

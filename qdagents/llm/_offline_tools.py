@@ -10,7 +10,8 @@ Recognised shapes (first match wins, parameter names case-insensitive):
   ``new_str``, ``replace``, ...): replaces one exact occurrence (``str_replace``-style).
 * **write** — ``path`` + ``content`` (or ``contents``, ``text``, ``file_text``, ...): whole file.
 * **shell** — a ``command`` (or ``cmd``, ``script``) parameter: runs a shell command.
-* **read** — only a ``path``, and a name with ``read``/``view``/``open``/``cat``/``show``.
+* **read** — a ``path`` (optionally a line range: ``start``/``end``, ...), and a name with
+  ``read``/``view``/``open``/``cat``/``show``.
 * **list** — a name with ``list``/``ls``/``tree``/``find``/``glob`` and no required parameter
   other than a folder path.
 
@@ -97,8 +98,10 @@ def recognise(schema: dict) -> ToolShape | None:
         return shape("write", path=path, content=content)
     if command:
         return shape("shell", command=command)
-    if path and not set(required) - {path} and named("read", "view", "open", "cat", "show"):
-        return shape("read", path=path)
+    end = _pick(END_KEYS, names)
+    if path and not set(required) - {path, start, end} \
+            and named("read", "view", "open", "cat", "show"):
+        return shape("read", path=path, start=start, end=end)  # line range, when offered
     if named("list", "ls", "tree", "find", "glob"):
         folder = _pick(DIR_KEYS, names)
         if not set(required) - {folder}:

@@ -1,0 +1,28 @@
+"""The wheel carries everything a run needs: config tree, seed agent, built-in tasks, runner."""
+
+import glob
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDED = ["qdagents/conf/__init__.py", "qdagents/conf/config.yaml", "qdagents/conf/selection/dgm.yaml",
+          "qdagents/conf/experiment/ablate_selection.yaml", "qdagents/seed_agent/agent.py",
+          "qdagents/tasks/builtin/inventory/problem.md",
+          "qdagents/tasks/builtin/inventory/workspace/test_visible.py",
+          "qdagents/tasks/builtin/inventory/hidden/test_inventory_hidden.py",
+          "qdagents/tasks/_runner.py", "qdagents/sandbox/Dockerfile", "emitters/__init__.py",
+          "descriptors/__init__.py"]
+
+
+@pytest.mark.slow
+def test_wheel_contents(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    names = set(zipfile.ZipFile(glob.glob(str(tmp_path / "*.whl"))[0]).namelist())
+    missing = [n for n in NEEDED if n not in names]
+    assert not missing, missing
+    assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
