@@ -59,7 +59,7 @@ NAMED = {
                                          "add replace_lines tool", "add read_file tool",
                                          "add list_files tool", "raise MAX_STEPS",
                                          "raise MAX_STEPS"],
-    "output limit /8 (harmful)": ["ask for a test loop", "lower OUTPUT_LIMIT",
+    "output limit /8": ["ask for a test loop", "lower OUTPUT_LIMIT",
                                   "lower OUTPUT_LIMIT", "lower OUTPUT_LIMIT"],
 }
 #: Mutator walks: the ``Target:`` of each successive request.

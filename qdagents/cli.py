@@ -32,14 +32,13 @@ def _fail(message: str, code: int = 2) -> None:
 NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
 
 
-def _condition(overrides: list[str]) -> str:
-    """A short name for the experimental condition: the overrides, minus seed and execution keys."""
+def condition_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that define the experimental condition: all but seed and execution keys."""
     def key(override: str) -> str:
         return override.split("=")[0].lstrip("+~")
 
-    kept = sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
+    return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
                   and not key(o).startswith(("hydra.", "sandbox.")))
-    return ",".join(kept) or "default"
 
 
 def _hydra_run(argv: list[str]) -> None:
@@ -61,7 +60,8 @@ def _hydra_run(argv: list[str]) -> None:
             _fail(f"invalid config: {exc}")
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
-        experiment = Run(container, run_dir, condition=_condition(list(hc.overrides.task)))
+        overrides = condition_overrides(list(hc.overrides.task))
+        experiment = Run(container, run_dir, condition=overrides)
         experiment.execute()
         _finish(run_dir)
 
@@ -127,7 +127,8 @@ def _replay(args) -> None:
     if (out / "run.sqlite").exists():
         _fail(f"{out} already holds a run; choose a new --out directory")
     db = RunDatabase(source / "run.sqlite")
-    cfg, condition = db.get_meta("config"), db.get_meta("condition", "default")
+    cfg = db.get_meta("config")
+    condition = db.get_meta("condition_overrides") or db.get_meta("condition", "default")
     db.close()
     cfg["llm"] = {**cfg["llm"], "mode": "replay", "replay_from": str(source / "run.sqlite")}
     Run(validate(cfg), out, condition=condition).execute()

@@ -104,10 +104,11 @@ class Run:
     Args:
         cfg: The resolved config (see ``conf/config.yaml``).
         run_dir: Where ``run.sqlite``, ``agents.git`` and ``plots/`` live.
-        condition: Short name of the experimental condition (for reports).
+        condition: The overrides that make this run's experimental condition (for reports), or
+            its name.
     """
 
-    def __init__(self, cfg: dict, run_dir: str | Path, *, condition: str = "default"):
+    def __init__(self, cfg: dict, run_dir: str | Path, *, condition: list[str] | str = "default"):
         from qdagents.llm import Budget
 
         self.cfg = cfg
@@ -147,6 +148,9 @@ class Run:
         if self.db.get_meta("config") is None:
             self.db.set_meta("config", cfg)
             self.db.set_meta("seed", self.seed)
+            if isinstance(condition, list):
+                self.db.set_meta("condition_overrides", condition)
+                condition = ",".join(condition) or "default"
             self.db.set_meta("condition", condition)
             self.db.set_meta("descriptors", [s.__dict__ for s in self.specs])
             self.db.set_meta("suite", [t.id for t in self.evaluator.suite.tasks])

@@ -45,12 +45,22 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return sorted(found)
 
 
+def _short_names(runs: list[RunData]) -> list[str]:
+    """Condition names without the overrides every run shares (a sweep's fixed settings)."""
+    lists = [run.meta.get("condition_overrides") for run in runs]
+    if len(runs) < 2 or not all(isinstance(items, list) for items in lists):
+        return [run.condition for run in runs]
+    common = set.intersection(*(set(items) for items in lists))
+    return [",".join(o for o in items if o not in common) or run.condition
+            for run, items in zip(runs, lists)]
+
+
 def group_runs(paths: Iterable[str | Path]) -> dict[str, list[RunData]]:
     """Loaded runs by condition name, conditions sorted, runs by seed."""
+    runs = [RunData.load(run_dir) for run_dir in find_runs(paths)]
     groups: dict[str, list[RunData]] = {}
-    for run_dir in find_runs(paths):
-        run = RunData.load(run_dir)
-        groups.setdefault(run.condition, []).append(run)
+    for run, name in zip(runs, _short_names(runs)):
+        groups.setdefault(name, []).append(run)
     return {c: sorted(groups[c], key=lambda r: (r.seed is None, r.seed or 0, str(r.path)))
             for c in sorted(groups)}
 

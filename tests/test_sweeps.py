@@ -122,6 +122,8 @@ def test_multirun_and_report_match_the_runs(tmp_path):
         assert "seed" not in condition.split("=")[0]
     names = {c: ("uniform" if "selection=uniform" in c else "best") for c in by_condition}
     assert sorted(names.values()) == ["best", "uniform"]
+    # the report names conditions by what differs between them (the swept selection)
+    by_condition = {f"selection={names[c]}": g for c, g in by_condition.items()}
 
     out = sweep / "report"
     qdagents("report", sweep, "--out", out)

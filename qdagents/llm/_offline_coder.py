@@ -6,6 +6,7 @@ the next step:
 
 1. if the last tool result was an error (a failed tool, a budget message) → stop;
 2. if it has not seen the source files → call a tool to look (and, if it can test, run the tests);
+   when output comes back cut even for one file, read it in line ranges and reassemble it;
 3. if the tests it ran after its latest edit pass → answer ``DONE``;
 4. if it has edited and cannot test → stop (one shot);
 5. if it has edited and the tests fail, or it has not edited yet → restore what it changed and
@@ -13,6 +14,9 @@ the next step:
    tool offered, then run the tests if it can;
 6. if no candidate is left, or it has failed ``PATIENCE`` times and nothing tells it to keep
    trying → stop.
+
+When the user's messages hold explicit SEARCH/REPLACE edits, it carries those out instead (see
+:func:`_carry_out`) and finishes.
 
 "It can test" means a tool named like ``run_tests`` is offered, or a shell tool is offered and
 the system prompt or the user's message asks for tests to be run. "Keep trying" means a test
@@ -36,7 +40,12 @@ LOOK_COMMAND = ("for f in $(find . -name '*.py' -not -path '*/.*' | sort); "
                 "do echo \"==> $f <==\"; cat \"$f\"; done")
 _HEADER = re.compile(r"^==> (.+?) <==$", re.M)
 _FILE_BLOCK = re.compile(r"^### File: (\S+)\n```[\w-]*\n(.*?)^```\s*$", re.M | re.S)
-_CUT = re.compile(r"characters cut|\[trimmed\]|\[\.\.\.\]|\btruncated\b|\(output cut", re.I)
+#: Marks a tool's own truncation leaves in its output: a count of characters cut, a marker at the
+#: end or on a line of its own. (Code that merely mentions such markers, like an agent's own
+#: ``trim`` function, is not taken for a cut.)
+_CUT = re.compile(r"\[\.\.\.\s*\d+ (characters|chars|lines|bytes) (cut|omitted|truncated)|"
+                  r"\[trimmed\]\s*\Z|^\s*\[\.\.\.\]\s*$|^\s*[\[(]?(output )?(was )?truncated\b|"
+                  r"\btruncated[\])]?\s*\Z|\(output cut", re.I | re.M)
 _ASKS_FOR_TESTS = re.compile(
     r"\b(run|rerun|re-run|running|execute|check)\b[^.\n]{0,40}\btests?\b|\btest_\w+\.py\b", re.I)
 _KEEP_TRYING = re.compile(r"\b(retry|re-try|keep trying|try again|until (they|the tests|all "
@@ -240,13 +249,13 @@ def read_conversation(messages: list[dict], toolkit: Toolkit) -> Reading:
             reading.last_results.append((kind, result))
         if any(_piece_of_call(call, toolkit) for call in message["tool_calls"]):
             reading.piece_rounds += 1
-    for path in list(reading.pieces):
-        whole = _assemble(reading.pieces[path])
-        if whole is not None and path not in reading.current:
-            reading.current[path] = whole
-            reading.originals.setdefault(path, whole)
-            reading.partial.discard(path)
-            reading.listed.add(path)
+        for path in list(reading.pieces):
+            whole = _assemble(reading.pieces[path])
+            if whole is not None and path not in reading.current:
+                reading.current[path] = whole
+                reading.originals.setdefault(path, whole)
+                reading.partial.discard(path)
+                reading.listed.add(path)
     return reading
 
 
@@ -297,7 +306,8 @@ def _note_cut_size(reading: Reading, path: str, result: str) -> None:
     count = _CUT_COUNT.search(result)
     if count and len(_HEADER.findall(result)) <= 1:
         shown = _CUT_COUNT.sub("", result)
-        reading.cut_sizes[path] = (len(shown), max(1, shown.count("\n")), len(shown) + int(count[1]))
+        reading.cut_sizes[path] = (len(shown), max(1, shown.count("\n")),
+                                   len(shown) + int(count[1]))
 
 
 def _assemble(pieces: list[tuple[int, int, list[str], bool]]) -> str | None:
@@ -463,7 +473,8 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
     for kind, result in reading.last_results:
         if kind not in ("tests", "write", "replace", "lines") and _ERROR_RESULT.search(result):
             return f"Stopping: the last tool call failed ({result.strip()[:120]}).", []
-    edits = [(_norm(path), search, replace) for path, search, replace in parse_edits(reading.problem)]
+    edits = [(_norm(path), search, replace)
+             for path, search, replace in parse_edits(reading.problem)]
     if edits:
         return _carry_out(toolkit, reading, edits, testing)
     for kind, result in reading.last_results:
@@ -533,8 +544,7 @@ def _finish_edits(toolkit: Toolkit, reading: Reading, edits: list, testing: bool
               for name, args, res in reading.edit_results if _ERROR_RESULT.search(res)]
     applied = sum(1 for *_, res in reading.edit_results if not _ERROR_RESULT.search(res))
     test_files = {p for p in set(reading.current) | reading.listed if is_test_file(p)}
-    if applied and testing and (toolkit.get("tests") or test_files) \
-            and not reading.tested_since_edit:
+    if applied and testing and test_files and not reading.tested_since_edit:
         return "Let me run the tests after the edits.", [_test_call(toolkit, reading)]
     notes = skipped + [f"the edit to {f} failed" for f in failed]
     text = (f"DONE: I carried out the requested edits ({applied} edit call(s) applied)."
@@ -542,8 +552,10 @@ def _finish_edits(toolkit: Toolkit, reading: Reading, edits: list, testing: bool
     if notes:
         text += " Skipped: " + "; ".join(notes) + "."
     if reading.tests and reading.tested_since_edit:
-        text += (" The tests pass." if tests_passed(reading.tests[-1][0])
-                 else " The tests fail after the edits; I did not change anything else.")
+        output = reading.tests[-1][0]
+        text += (" The tests pass." if tests_passed(output) else
+                 " The test run found no test." if re.search(r"^Ran 0 tests", output, re.M) else
+                 " The tests fail after the edits; I did not change anything else.")
     return text, []
 
 
@@ -614,7 +626,8 @@ def _carry_out(toolkit: Toolkit, reading: Reading, edits: list, testing: bool
         text = texts[path]
         start = text.find(search)
         end = start + len(search)
-        aligned = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+        aligned = (start == 0 or text[start - 1] == "\n") and \
+            (end == len(text) or text[end] == "\n")
         texts[path] = text.replace(search, new, 1)
         if lines_tool and aligned and path not in whole:
             first = text.count("\n", 0, start) + 1
