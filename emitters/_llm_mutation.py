@@ -1,4 +1,4 @@
-"""LLM mutation: ask the model for SEARCH/REPLACE edits to the parent's code.
+"""LLM mutation: ask the model for SEARCH/REPLACE edits to the parent's code, or a full rewrite.
 
 The prompt carries the parent's files, its fitness and descriptors, and what went wrong in its
 evaluation, as in OpenEvolve and ShinkaEvolve. An answer whose edits do not apply is shown its
@@ -8,7 +8,7 @@ error and retried (``retries`` times) before the attempt is recorded as a failur
 from __future__ import annotations
 
 from emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
-from emitters._search_replace import EditError, apply_edits, parse_edits
+from emitters._search_replace import EditError, apply_edits, parse_edits, parse_rewrites
 
 SYSTEM = ("You improve coding agents. An agent is a small Python program that solves coding tasks "
           "by talking to an LLM through tools. Propose one focused change that makes it solve "
@@ -23,8 +23,15 @@ exact lines from the current file
 replacement lines
 >>>>>>> REPLACE"""
 
+REWRITE_FORMAT = """Answer format: a full rewrite. For every file you change, its path on its own line,
+then the complete new file in a ```python fenced block."""
 
-def mutation_prompt(parent: Parent, target: str | None = None) -> str:
+#: mode -> (the format the model is asked for, the parser of its answer)
+MODES = {"diff": (FORMAT, lambda files, text: apply_edits(files, parse_edits(text))),
+         "rewrite": (REWRITE_FORMAT, lambda files, text: {**files, **parse_rewrites(text)})}
+
+
+def mutation_prompt(parent: Parent, target: str | None = None, mode: str = "diff") -> str:
     """The user message describing the parent and what to aim for."""
     lines = ["# Parent agent",
              f"Fitness: {parent.fitness:.3f} (share of tasks solved)",
@@ -36,7 +43,7 @@ def mutation_prompt(parent: Parent, target: str | None = None) -> str:
     lines += ["", "# Files"]
     for path, text in sorted(parent.files.items()):
         lines += [f"### File: {path}", "```python", text.rstrip("\n"), "```"]
-    lines += ["", FORMAT]
+    lines += ["", MODES[mode][0]]
     return "\n".join(lines)
 
 
@@ -50,12 +57,16 @@ class LLMMutation:
         directed: Asks the loop for a descriptor-directed target (toward an empty neighbouring
             cell of the parent, :func:`emitters.target_toward_empty_neighbour`), passed to
             :meth:`propose` as ``target``; ``targets`` is the fallback when there is none.
+        mode: ``diff`` (SEARCH/REPLACE edits) or ``rewrite`` (complete new files).
     """
 
     parents_needed = 1
 
     def __init__(self, *, name: str = "llm_mutation", retries: int = 2,
-                 targets: list[str] | None = None, directed: bool = False):
+                 targets: list[str] | None = None, directed: bool = False, mode: str = "diff"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.mode = mode
         self.name = name
         self.retries = retries
         self.targets = list(targets or [])
@@ -69,30 +80,31 @@ class LLMMutation:
         if target is None and self.targets:
             target = self.targets[rng.integers(len(self.targets))]
         messages = [{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": mutation_prompt(parent, target)}]
+                    {"role": "user", "content": mutation_prompt(parent, target, self.mode)}]
         files, text = request_edits(messages, parent.files, complete=complete,
-                                    retries=self.retries)
+                                    retries=self.retries, mode=self.mode)
         return Proposal(files=files, message=rationale(text, "llm mutation"), target=target)
 
 
 def request_edits(messages: list[dict], files: dict[str, str], *, complete: Complete,
-                  retries: int) -> tuple[dict[str, str], str]:
+                  retries: int, mode: str = "diff") -> tuple[dict[str, str], str]:
     """Asks for SEARCH/REPLACE edits to ``files``; a failing answer is sent back ``retries`` times.
 
     Returns the edited files and the answer's text; EmitFailure when no answer applies or the
     edits change nothing.
     """
     messages = list(messages)
+    answer_format, apply = MODES[mode]
     for attempt in range(retries + 1):
         text = answer_text(complete(messages))
         try:
-            edited = apply_edits(files, parse_edits(text))
+            edited = apply(files, text)
         except EditError as exc:
             if attempt == retries:
                 raise EmitFailure(f"edits did not apply after {attempt + 1} attempts: "
                                   f"{str(exc).splitlines()[0]}") from exc
             messages += [{"role": "assistant", "content": text},
-                         {"role": "user", "content": f"Your edit failed: {exc}\n{FORMAT}"}]
+                         {"role": "user", "content": f"Your edit failed: {exc}\n{answer_format}"}]
             continue
         if edited == files:
             raise EmitFailure("the edits left the code unchanged")

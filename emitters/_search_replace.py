@@ -61,3 +61,19 @@ def apply_edits(files: dict[str, str], edits: list[Edit]) -> dict[str, str]:
                             f"{edit.search[:400]}")
         out[edit.path] = current.replace(edit.search, edit.replace, 1)
     return out
+
+
+_REWRITE = re.compile(r"^(?:#+\s*File:\s*)?(?P<path>[\w./-]+\.\w+)\s*\n```[\w+-]*\n(?P<body>.*?)\n```",
+                      re.DOTALL | re.MULTILINE)
+
+
+def parse_rewrites(text: str) -> dict[str, str]:
+    """Whole files in an answer: a path on its own line, then the file in a fenced block."""
+    files = {m["path"]: m["body"] + "\n" for m in _REWRITE.finditer(text)}
+    if not files:
+        raise EditError("no rewritten file found; give each file's path on its own line, then "
+                        "its complete new content in a fenced block")
+    for path in files:
+        if path.startswith("/") or ".." in path.split("/"):
+            raise EditError(f"{path}: paths must stay inside the agent folder")
+    return files

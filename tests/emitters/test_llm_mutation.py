@@ -45,3 +45,18 @@ def test_error_bodies_and_malformed_responses_are_failures():
         LLMMutation().propose([PARENT], complete=lambda m: {"error": {"message": "budget"}}, rng=rng)
     with pytest.raises(EmitFailure, match="malformed"):
         LLMMutation().propose([PARENT], complete=lambda m: {"choices": []}, rng=rng)
+
+
+def test_full_rewrite_mode():
+    seen = []
+    answer = "Raise the step limit.\n\nagent.py\n```python\nMAX_STEPS = 12\n```\n"
+    proposal = LLMMutation(mode="rewrite").propose(
+        [PARENT], complete=lambda m: seen.append(m) or _reply(answer), rng=np.random.default_rng(0))
+    assert "full rewrite" in seen[0][1]["content"]
+    assert proposal.files == {"agent.py": "MAX_STEPS = 12\n"}
+    assert proposal.message == "Raise the step limit."
+    with pytest.raises(EmitFailure, match="did not apply"):
+        LLMMutation(mode="rewrite", retries=0).propose(
+            [PARENT], complete=lambda m: _reply("no code here"), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="mode"):
+        LLMMutation(mode="telepathy")
