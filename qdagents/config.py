@@ -58,7 +58,10 @@ def validate(cfg: dict) -> dict:
         _number(cfg, f"evaluation.{key}", minimum=0.1)
     for key in ("agent_memory_mb", "agent_processes"):
         _number(cfg, f"evaluation.{key}", integer=True, minimum=1)
-    _number(cfg, "evaluation.task_tokens", integer=True, minimum=1, nullable=True)
+    for key in ("task_tokens", "evaluation_tokens"):
+        _number(cfg, f"evaluation.{key}", integer=True, minimum=1, nullable=True)
+    for key in ("task_usd", "evaluation_usd"):
+        _number(cfg, f"evaluation.{key}", minimum=0, nullable=True)
     stages = _get(cfg, "evaluation.stages")
     if stages is not None:
         if not isinstance(stages, list) or not stages:

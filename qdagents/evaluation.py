@@ -127,12 +127,14 @@ class Evaluator:
         agent_limits: Limits for one agent run on one task.
         test_limits: Limits for one hidden-test run.
         stages: Staged evaluation; default one stage with every task.
-        task_token_budget: Tokens one agent may use on one task (None: no limit).
+        task_budget: ``{"tokens", "usd"}`` one agent may use on one task (None: no limit).
+        evaluation_budget: ``{"tokens", "usd"}`` one agent may use over all its tasks.
     """
 
     def __init__(self, *, suite, sandbox, gateway, descriptor_names: list[str],
                  agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
-                 stages: list[Stage] | None = None, task_token_budget: int | None = None):
+                 stages: list[Stage] | None = None, task_budget: dict | None = None,
+                 evaluation_budget: dict | None = None):
         self.suite = suite
         self.sandbox = sandbox
         self.gateway = gateway
@@ -140,7 +142,8 @@ class Evaluator:
         self.agent_limits = agent_limits
         self.test_limits = test_limits
         self.stages = stages or [Stage()]
-        self.task_token_budget = task_token_budget
+        self.task_budget = dict(task_budget or {})
+        self.evaluation_budget = dict(evaluation_budget or {})
 
     def evaluate(self, agent_id: str, agent_dir: Path) -> Evaluation:
         """Evaluates the agent in ``agent_dir``; every fault becomes part of the result."""
@@ -148,13 +151,17 @@ class Evaluator:
         agent_files = read_folder(agent_dir)
         if not (agent_dir / AGENT_ENTRY).is_file():
             return self._failed(agent_id, agent_files, [], 0, f"the agent has no {AGENT_ENTRY}")
+        from qdagents.llm import Budget
+
+        spent = Budget(**self.evaluation_budget)   # shared by this evaluation's tasks
         results: list[TaskResult] = []
         remaining = list(self.suite.tasks)
         stage_reached = 0
         for number, stage in enumerate(self.stages, start=1):
             batch = remaining if stage.tasks is None else remaining[:stage.tasks]
             remaining = remaining[len(batch):]
-            results += [self.run_task(agent_id, agent_dir, task) for task in batch]
+            results += [self.run_task(agent_id, agent_dir, task, budget=spent)
+                        for task in batch]
             stage_reached = number
             rate = sum(r.passed for r in results) / max(len(results), 1)
             if not remaining or rate < stage.threshold:
@@ -195,9 +202,14 @@ class Evaluator:
                          "QDAGENTS_PROBLEM": "/task/problem.md"},
                     limits=self.agent_limits)
 
-    def run_task(self, agent_id: str, agent_dir: Path, task) -> TaskResult:
-        """Runs the agent on one task, then the hidden tests on what it left behind."""
+    def task_meter(self, evaluation_budget=None):
+        """A meter for one agent run, under the per-task budget (inside ``evaluation_budget``)."""
         from qdagents.llm import Budget, Meter
+
+        return Meter(budget=Budget(**self.task_budget, parent=evaluation_budget))
+
+    def run_task(self, agent_id: str, agent_dir: Path, task, *, budget=None) -> TaskResult:
+        """Runs the agent on one task, then the hidden tests on what it left behind."""
         from qdagents.tasks import run_hidden_tests
 
         with tempfile.TemporaryDirectory(prefix="qdagents-task-") as tmp:
@@ -205,7 +217,7 @@ class Evaluator:
             workspace.mkdir()
             write_files(workspace, task.files)
             before = snapshot(workspace)
-            meter = Meter(budget=Budget(tokens=self.task_token_budget))
+            meter = self.task_meter(budget)
             run = self.run_agent(agent_id, agent_dir, workspace, task.problem, task_id=task.id,
                                  meter=meter)
             changed = count_changed_lines(before, snapshot(workspace))

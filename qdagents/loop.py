@@ -73,13 +73,11 @@ class AgentWorkshop:
 
     def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
             label: str) -> dict[str, str]:
-        from qdagents.llm import Budget, Meter
-
         with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
             agent_dir, work = Path(tmp) / "agent", Path(tmp) / "workspace"
             write_files(agent_dir, agent_files)
             write_files(work, workspace)
-            meter = Meter(budget=Budget(tokens=self.evaluator.task_token_budget))
+            meter = self.evaluator.task_meter()
             self.evaluator.run_agent(label, agent_dir, work, problem, meter=meter,
                                      task_id=f"self-modify-{self.step}")
             return snapshot(work)
@@ -505,4 +503,5 @@ def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
                            processes=ev["agent_processes"]),
         stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
-        task_token_budget=ev.get("task_tokens"))
+        task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
+        evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")})

@@ -24,16 +24,23 @@ class Budget:
         tokens: most prompt + completion tokens.
         usd: most cost in USD (list price, see :attr:`Meter.list_cost_usd`).
         calls: most requests admitted.
+        parent: a larger budget this one is part of (a task's budget inside its evaluation's):
+            charged along with this one, and exceeded when it is.
     """
 
     def __init__(self, *, tokens: int | None = None, usd: float | None = None,
-                 calls: int | None = None) -> None:
+                 calls: int | None = None, parent: "Budget | None" = None) -> None:
         self.tokens, self.usd, self.calls = tokens, usd, calls
+        self.parent = parent
         self.used_tokens, self.used_usd, self.used_calls = 0, 0.0, 0
         self._lock = threading.Lock()
 
     def exceeded(self) -> str | None:
         """Why no further call may start, or None while the budget lasts."""
+        if self.parent is not None:
+            reason = self.parent.exceeded()
+            if reason:
+                return reason
         with self._lock:
             if self.calls is not None and self.used_calls >= self.calls:
                 return f"call budget of {self.calls} calls used up"
@@ -48,6 +55,8 @@ class Budget:
             self.used_tokens += tokens
             self.used_usd += usd
             self.used_calls += calls
+        if self.parent is not None:
+            self.parent.charge(tokens=tokens, usd=usd, calls=calls)
 
     def __repr__(self) -> str:
         return (f"Budget(tokens={self.used_tokens}/{self.tokens}, usd={self.used_usd:.6f}/"

@@ -69,3 +69,15 @@ def test_budget_is_thread_safe():
     for t in threads:
         t.join()
     assert (budget.used_tokens, budget.used_calls, budget.used_usd) == (16000, 16000, 8000.0)
+
+
+def test_task_budget_inside_an_evaluation_budget():
+    from qdagents.llm import Budget
+
+    evaluation = Budget(tokens=100)
+    first, second = Budget(tokens=80, parent=evaluation), Budget(tokens=80, parent=evaluation)
+    first.charge(tokens=70, calls=1)
+    assert first.exceeded() is None and evaluation.used_tokens == 70
+    second.charge(tokens=40, calls=1)          # the task's own budget lasts, the evaluation's not
+    assert "token budget of 100" in second.exceeded()
+    assert "token budget of 100" in first.exceeded()
