@@ -280,6 +280,18 @@ def _agent_summary(run: RunData, agent_id: str | None) -> dict[str, Any] | None:
             "descriptors": None if np.isnan(descriptors).any() else descriptors.tolist()}
 
 
+def _clipped(run: "RunData") -> int:
+    """Evaluations with a descriptor outside its configured range (clipped to the edge)."""
+    values = run.evaluations["descriptors"]
+    if not len(values) or not run.descriptors:
+        return 0
+    low = np.array([d.low for d in run.descriptors])
+    high = np.array([d.high for d in run.descriptors])
+    with np.errstate(invalid="ignore"):
+        outside = (values < low) | (values > high)
+    return int(np.sum(np.any(outside, axis=1)))
+
+
 def _archive_figures(run: "RunData", elites, archive) -> dict:
     stats = run.archive_stats
     if len(stats.get("seq", ())):
@@ -330,6 +342,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "max_depth": max(depths.values(), default=0),
         "parent_not_elite_share": (float(np.mean(parent_elite == 0)) if len(parent_elite)
                                    else None),
+        "clipped": _clipped(run),
         "proposals": {k: v for k, v in run.proposals.items() if not k.startswith("directed_")},
         "directed": {"aimed": run.proposals.get("directed_aimed", 0),
                      "landed": run.proposals.get("directed_landed", 0)},
