@@ -1,7 +1,10 @@
 """Behavioural descriptors of agents, measured from their evaluations."""
 
-from descriptors._measured import (DESCRIPTORS, Descriptor, agent_lines, edit_granularity,
-                                   llm_calls_per_task, measure, token_cost, tool_count)
+from descriptors._embedding import code_text, novelty
+from descriptors._measured import (DESCRIPTORS, Descriptor, agent_lines, code_novelty,
+                                   edit_granularity, llm_calls_per_task, measure, token_cost,
+                                   tool_count)
 
-__all__ = ["DESCRIPTORS", "Descriptor", "agent_lines", "edit_granularity", "llm_calls_per_task",
-           "measure", "token_cost", "tool_count"]
+__all__ = ["DESCRIPTORS", "Descriptor", "agent_lines", "code_novelty", "code_text",
+           "edit_granularity", "llm_calls_per_task", "measure", "novelty", "token_cost",
+           "tool_count"]

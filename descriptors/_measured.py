@@ -62,6 +62,17 @@ def agent_lines(tasks, files) -> float:
                      for line in text.splitlines() if line.strip()))
 
 
+def code_novelty(tasks, files) -> float:
+    """Novelty of the agent's code: mean cosine distance of its code embedding to the ``k``
+    nearest elites' embeddings in the archive when it is offered (unit: cosine distance, 0-1 for
+    code; Lehman & Stanley 2011 novelty, in embedding space).
+
+    Needs the archive, so the loop fills it in (:mod:`descriptors._embedding`); measured alone
+    (``qdagents evaluate``) an agent is maximally novel against an empty archive, 1.0.
+    """
+    return 1.0
+
+
 @dataclass(frozen=True)
 class Descriptor:
     name: str
@@ -75,6 +86,7 @@ DESCRIPTORS = {d.name: d for d in [
     Descriptor("token_cost", "token cost (tokens / task)", token_cost),
     Descriptor("llm_calls_per_task", "LLM calls (calls / task)", llm_calls_per_task),
     Descriptor("agent_lines", "agent size (lines of code)", agent_lines),
+    Descriptor("code_novelty", "code novelty (cosine distance)", code_novelty),
 ]}
 
 

@@ -65,6 +65,7 @@ class Evaluation:
     tasks: list[TaskResult]
     stage: int
     failure: str | None = None
+    embedding: list[float] | None = None   # code embedding, when the code_novelty axis is used
 
     @property
     def tasks_passed(self) -> int:

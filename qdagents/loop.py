@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from descriptors import DESCRIPTORS
+from descriptors import DESCRIPTORS, code_text, novelty
 from emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
                       target_toward_empty_neighbour)
 from emitters._directed import grid_position
@@ -141,6 +141,9 @@ class Run:
         self.plan = (ReplayPlan(RunDatabase(llm["replay_from"]))
                      if llm["mode"] == "replay" and llm.get("replay_from") else None)
         self._held: dict[str, tuple] = {}   # replay: results waiting for their recorded turn
+        names = [spec.name for spec in self.specs]
+        self._novelty_axis = names.index("code_novelty") if "code_novelty" in names else None
+        self._embeddings: dict[str, list[float]] = {}   # agent id -> code embedding
         self._elapsed_before = float(self.db.get_meta("elapsed_seconds", 0.0))
         self._started = time.monotonic()
         if self.db.get_meta("config") is None:
@@ -284,7 +287,10 @@ class Run:
                 return job, None, started
             with tempfile.TemporaryDirectory(prefix="qdagents-agent-") as tmp:
                 agent_dir = self.store.export(agent_id, Path(tmp) / "agent")
-                return job, self.evaluator.evaluate(agent_id, agent_dir), started
+                evaluation = self.evaluator.evaluate(agent_id, agent_dir)
+            if self._novelty_axis is not None and not evaluation.failure:
+                evaluation.embedding = self._embed(agent_id)
+            return job, evaluation, started
         except Exception as exc:  # a bug of ours must not end the run; record it
             log.error("internal error in step %s:\n%s", job.step, traceback.format_exc())
             agent_id = job.agent_id or self._agent_of_step(job.step)
@@ -342,12 +348,15 @@ class Run:
         return agent_id if created else None
 
     def _parent(self, candidate: dict) -> Parent:
+        """The parent as its emitter sees it: code, and what its evaluation measured (the
+        recorded values, not the archive's clipped ones, so a replay shows the same prompt)."""
         names = [s.name for s in self.specs]
+        measured = self.db.evaluation(candidate["id"])
         feedback = [f"- {r['task_id']}: {(r['reason'] or 'failed')[:200]}"
                     for r in self.db.task_results(candidate["id"]) if not r["passed"]]
         return Parent(id=candidate["id"], files=self.store.files(candidate["id"]),
-                      fitness=candidate["fitness"],
-                      descriptors=dict(zip(names, candidate["descriptors"])), feedback=feedback)
+                      fitness=measured["fitness"],
+                      descriptors=dict(zip(names, measured["descriptors"])), feedback=feedback)
 
     # ------------------------------------------------------------------------------------------
     def _why_empty(self) -> str:
@@ -381,6 +390,8 @@ class Run:
             self._record(*result)
 
     def _record(self, job: Job, evaluation: Evaluation, started: float) -> None:
+        if evaluation.embedding is not None:
+            self._measure_novelty(evaluation)
         seq = self.db.add_evaluation(evaluation, started=started)
         internal = (evaluation.failure or "").startswith("internal error")
         self._internal_errors = self._internal_errors + 1 if internal else 0
@@ -419,13 +430,32 @@ class Run:
                                   tokens=totals["tokens"], cost_usd=totals["cost_usd"],
                                   seconds=self._elapsed())
 
+    def _embed(self, agent_id: str) -> list[float]:
+        """The agent's code embedding, through the gateway (recorded, so a resume re-reads it)."""
+        from qdagents.llm import Meter
+
+        model = self.cfg["descriptors"].get("embedding_model") or "qdagents/embed"
+        return self.gateway.embed([code_text(self.store.files(agent_id))], model=model,
+                                  meter=Meter(), agent_id=agent_id)[0]
+
+    def _measure_novelty(self, evaluation: Evaluation) -> None:
+        """Code novelty against the elites now in the archive (main thread, in telling order)."""
+        elites = [self._embeddings[e["id"]] for e in self.archive.elites()
+                  if e["id"] in self._embeddings]
+        value = novelty(evaluation.embedding, elites, k=int(self.cfg["descriptors"].get("novelty_k", 3)))
+        evaluation.descriptor_values["code_novelty"] = value
+        evaluation.descriptors[self._novelty_axis] = value
+        self._embeddings[evaluation.agent_id] = evaluation.embedding
+
     def _restore_archive(self) -> None:
         """Replays recorded evaluations into the (fresh) archive, in completion order."""
         for e in self.db.evaluations():
             if e["failure"]:
                 self.failures += 1
-            else:
-                self.archive.add(e["agent_id"], e["fitness"], e["descriptors"])
+                continue
+            if self._novelty_axis is not None:
+                self._embeddings[e["agent_id"]] = self._embed(e["agent_id"])
+            self.archive.add(e["agent_id"], e["fitness"], e["descriptors"])
         # steps reserved by a killed run but never finished are released
         self.db.execute("UPDATE proposals SET status = 'lost', reason = 'in flight when the run "
                         "stopped' WHERE status = 'in_flight'")

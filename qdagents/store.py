@@ -187,6 +187,14 @@ class RunDatabase:
             row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
         return rows
 
+    def evaluation(self, agent_id: str) -> dict | None:
+        rows = self.execute("SELECT * FROM evaluations WHERE agent_id = ?", (agent_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
+        return row
+
     def task_results(self, agent_id: str) -> list[dict]:
         rows = [dict(r) for r in self.execute(
             "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]

@@ -21,10 +21,11 @@ def summary(run_dir):
     return json.loads(qdagents("summary", str(run_dir), "--json").stdout)
 
 
-def test_replay_reproduces_the_archive_without_a_provider(tmp_path, bwrap_backend):
+@pytest.mark.parametrize("descriptors", ["default", "code_novelty"])
+def test_replay_reproduces_the_archive_without_a_provider(tmp_path, bwrap_backend, descriptors):
     recorded, replayed = tmp_path / "recorded", tmp_path / "replayed"
     qdagents("run", "budget.evaluations=8", "tasks.limit=3", "workers=2", "progress=quiet",
-             f"sandbox={bwrap_backend}", f"hydra.run.dir={recorded}")
+             f"descriptors={descriptors}", f"sandbox={bwrap_backend}", f"hydra.run.dir={recorded}")
     qdagents("replay", str(recorded), "--out", str(replayed))
     before, after = summary(recorded), summary(replayed)
     for key in ("evaluated", "elites", "coverage", "qd_score", "best", "seed", "tokens"):

@@ -9,6 +9,7 @@ an ``error`` row: a provider fault is data about the run, never an exception in 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -33,6 +34,10 @@ RETRYABLE = ("RateLimitError", "APIConnectionError", "Timeout", "InternalServerE
 
 class InvalidRequest(ValueError):
     """The request body is not a chat-completions request the gateway can serve."""
+
+
+class EmbeddingError(RuntimeError):
+    """An embedding that could not be had (budget, replay miss, provider failure)."""
 
 
 class Gateway:
@@ -251,6 +256,76 @@ class Gateway:
 
     def _backoff(self, attempt: int) -> float:
         return min(self.retry_backoff * 2 ** attempt, 30.0) * random.uniform(0.75, 1.0)
+
+    # -- embeddings ------------------------------------------------------------------------------
+
+    def embed(self, texts: list[str], *, model: str, meter: Meter,
+              agent_id: str | None = None) -> list[list[float]]:
+        """Embeds ``texts`` through litellm, metered, recorded and replayable like completions.
+
+        Raises:
+            EmbeddingError: budget used up, replay miss, or the provider failed after retries.
+        """
+        started = time.monotonic()
+        request = {"model": model, "input": list(texts)}
+        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        row = {"purpose": "embedding", "agent_id": agent_id, "task_id": None, "model": model,
+               "request_hash": key, "occurrence": self._next_occurrence(key)}
+        budgets = [b for b in (meter.budget, self.run_budget) if b is not None]
+        reason = next((r for r in (b.exceeded() for b in budgets) if r), None)
+        if reason:
+            self._fail(meter, row, request, error_body("budget_exceeded", reason), started)
+            raise EmbeddingError(reason)
+        found = None
+        if self.mode != "off":
+            found = next((f for f in (src.find_recording(key, row["occurrence"])
+                                      for src in (self.db, self.replay_source) if src) if f), None)
+        if found is not None:
+            body, tokens, cached = found["response"], int(found["prompt_tokens"] or 0), True
+            body = json.loads(body) if isinstance(body, (str, bytes)) else body
+        elif self.mode == "replay":
+            message = f"replay mode: no recording of this embedding request ({key[:12]})"
+            self._fail(meter, row, request, error_body("replay_miss", message), started)
+            raise EmbeddingError(message)
+        else:
+            body, tokens, cached = self._embed_provider(request, meter, row, started), 0, False
+            tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        cost = self.pricing.cost(model, tokens, 0)
+        meter.add_response(message={"content": None}, prompt_tokens=tokens, completion_tokens=0,
+                           cost_usd=0.0 if cached else cost, list_cost_usd=cost, cached=cached,
+                           latency=time.monotonic() - started)
+        for budget in budgets:
+            budget.charge(tokens=tokens, usd=cost, calls=1)
+        self._record(row, request, body, prompt_tokens=tokens, completion_tokens=0,
+                     cost_usd=0.0 if cached else cost, cached=int(cached),
+                     latency=time.monotonic() - started, error=None)
+        return [d["embedding"] for d in sorted(body["data"], key=lambda d: d["index"])]
+
+    def _embed_provider(self, request: dict, meter: Meter, row: dict, started: float) -> dict:
+        litellm = load_litellm()
+        retryable = tuple(getattr(litellm, name) for name in RETRYABLE if hasattr(litellm, name))
+        kwargs = dict(request, timeout=self.timeout)
+        if self.api_base and not request["model"].startswith(PROVIDER + "/"):
+            kwargs["api_base"] = self.api_base
+        for attempt in range(self.max_retries + 1):
+            meter.add_provider_call()
+            try:
+                response = litellm.embedding(**kwargs)
+                body = response.model_dump() if hasattr(response, "model_dump") else dict(response)
+                if not body.get("data"):
+                    raise MalformedResponse("embedding response without data")
+                return body
+            except retryable as exc:
+                if attempt == self.max_retries:
+                    error = exc
+                    break
+                time.sleep(self._backoff(attempt))
+            except Exception as exc:  # malformed output, bad request: no retry
+                error = exc
+                break
+        message = f"embedding failed: {type(error).__name__}: {error}"
+        self._fail(meter, row, request, error_body("provider_error", message), started)
+        raise EmbeddingError(message)
 
     def _fail(self, meter: Meter, row: dict, request: Any, body: dict, started: float) -> dict:
         latency = time.monotonic() - started

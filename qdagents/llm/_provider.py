@@ -111,4 +111,19 @@ def _make_handler_class(litellm):
                 usage={"prompt_tokens": prompt, "completion_tokens": completion,
                        "total_tokens": prompt + completion})
 
+        def embedding(self, model, input, model_response, *args, **kwargs):
+            from qdagents.llm._offline_embed import embed_text, token_count
+
+            if model.split("/")[-1] != "embed":
+                raise litellm.BadRequestError(
+                    f"unknown offline embedding model {model}; use {PROVIDER}/embed",
+                    model=model, llm_provider=PROVIDER)
+            texts = [input] if isinstance(input, str) else list(input)
+            model_response.data = [{"object": "embedding", "index": i, "embedding": embed_text(t)}
+                                   for i, t in enumerate(texts)]
+            model_response.model = model
+            tokens = sum(token_count(t) for t in texts)
+            model_response.usage = litellm.Usage(prompt_tokens=tokens, total_tokens=tokens)
+            return model_response
+
     return OfflineProvider
