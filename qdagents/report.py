@@ -45,6 +45,18 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return sorted(found)
 
 
+def _wrap(name: str, width: int = 38) -> str:
+    """A long condition name broken at its commas so titles and legends stay readable."""
+    lines, line = [], ""
+    for part in name.split(","):
+        if line and len(line) + len(part) + 1 > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = f"{line},{part}" if line else part
+    return "\n".join(lines + [line])
+
+
 def _short_names(runs: list[RunData]) -> list[str]:
     """Condition names without the overrides every run shares (a sweep's fixed settings)."""
     lists = [run.meta.get("condition_overrides") for run in runs]
@@ -167,7 +179,7 @@ def _curves(groups: dict[str, list[RunData]], out: Path) -> list[Path]:
                     ax.fill_between(grid[complete] / unit, v.min(axis=0), v.max(axis=0),
                                     color=colours[condition], alpha=0.2, linewidth=0, step="post")
                     ax.plot(grid[complete] / unit, np.median(v, axis=0), color=colours[condition],
-                            lw=1.8, drawstyle="steps-post", label=f"{condition} (n={len(values)})")
+                            lw=1.8, drawstyle="steps-post", label=f"{_wrap(condition, 60)} (n={len(values)})")
                 ax.grid(alpha=0.3)
                 ax.set_ylim(bottom=0, top=1.02 if ykey == "best" else None)
                 if row == 2:
@@ -199,7 +211,7 @@ def _heatmaps(groups: dict[str, list[RunData]], finals: dict[str, list[dict]],
             cells = [(m[0], m[1], f) for m, f in zip(data["measures"], data["objective"])]
             draw_grid(ax, run.descriptors[0], run.descriptors[1], cells,
                       xlabel=k + cols >= len(groups), ylabel=k % cols == 0)
-            ax.set_title(f"{condition}\nseed {run.seed} (median QD-score run), "
+            ax.set_title(f"{_wrap(condition)}\nseed {run.seed} (median QD-score run), "
                          f"{elite_count_label(len(data['index']))}", fontsize=10)
         fitness_colorbar(fig, axes)
         third = groups[next(iter(groups))][0].descriptors[2:]
