@@ -186,7 +186,7 @@ def _evaluate(args) -> None:
     import tempfile
 
     from qdagents.agents import read_folder
-    from qdagents.loop import build_evaluator, build_gateway
+    from qdagents.components import build_evaluator, build_gateway
     from qdagents.store import RunDatabase
 
     cfg = compose(args.overrides)

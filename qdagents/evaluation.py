@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -19,21 +19,21 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from descriptors import DESCRIPTORS, code_text, novelty
+from descriptors import code_text, novelty
 from emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
                       target_toward_empty_neighbour)
 from emitters._directed import grid_position
-from qdagents.agents import AgentStore, read_folder
-from qdagents.archive import Archive, DescriptorSpec
-from qdagents.evaluation import Evaluation, Evaluator, Stage, snapshot, write_files
+from qdagents.agents import AgentStore
+from qdagents.archive import Archive
+from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway, descriptor_specs,
+                                 seed_agent_dir)
+from qdagents.evaluation import Evaluation
 from qdagents.progress import Progress
 from qdagents.replay import ReplayPlan
-from qdagents.sandbox import Limits
 from qdagents.selection import Selection, curiosity_scores
 from qdagents.store import RunDatabase
 
@@ -46,41 +46,6 @@ MAX_BARREN_PROPOSALS = 50
 #: Consecutive evaluations that fail inside qdagents itself (not the agent's fault) before the run
 #: stops: a broken sandbox should stop the run, not burn the budget.
 MAX_INTERNAL_ERRORS = 5
-
-
-def seed_agent_dir() -> Path:
-    """The built-in seed agent shipped inside the package."""
-    return Path(str(resources.files("qdagents") / "seed_agent"))
-
-
-def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
-    return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
-                           low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
-            for a in cfg["descriptors"]["axes"]]
-
-
-class AgentWorkshop:
-    """Runs an agent on a copy of some code, sandboxed and metered like an evaluation.
-
-    Self-modifying emitters (DGM) use it to let an agent edit its own code. The LLM calls are
-    recorded under the parent's id and task ``self-modify-<step>``.
-    """
-
-    def __init__(self, evaluator: Evaluator, *, step: int, seed_agent: str | None = None):
-        self.evaluator = evaluator
-        self.step = step
-        self.seed_files = read_folder(seed_agent or seed_agent_dir())
-
-    def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
-            label: str) -> dict[str, str]:
-        with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
-            agent_dir, work = Path(tmp) / "agent", Path(tmp) / "workspace"
-            write_files(agent_dir, agent_files)
-            write_files(work, workspace)
-            meter = self.evaluator.task_meter()
-            self.evaluator.run_agent(label, agent_dir, work, problem, meter=meter,
-                                     task_id=f"self-modify-{self.step}")
-            return snapshot(work)
 
 
 @dataclass
@@ -325,7 +290,8 @@ class Run:
                       parent_elite=job.parent_elite)
         try:
             emitter = self.emitters[job.emitter]
-            extra = {"workshop": AgentWorkshop(self.evaluator, step=job.step)} \
+            extra = {"workshop": AgentWorkshop(self.evaluator, step=job.step,
+                                               seed_agent=self.cfg.get("seed_agent"))} \
                 if getattr(emitter, "needs_workshop", False) else {}
             proposal = emitter.propose(parents, complete=complete, rng=rng, target=job.target,
                                        **extra)
@@ -494,44 +460,3 @@ class Run:
         return {**self.archive.stats, "evaluated": self.db.count_evaluations(),
                 "tokens": totals["tokens"], "cost_usd": totals["cost_usd"],
                 "failures": self.failures}
-
-
-def build_gateway(cfg: dict, *, db, run_budget=None):
-    """The LLM gateway a config describes, recording into ``db``."""
-    from qdagents.llm import Gateway, register_offline_provider
-
-    llm = cfg["llm"]
-    register_offline_provider(latency=float(llm.get("latency") or 0.0))
-    gateway = Gateway(
-        model=llm["agent_model"],
-        purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
-        db=db, mode=llm["mode"], api_base=llm.get("api_base"),
-        timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
-        run_budget=run_budget, seed=int(cfg["seed"]),
-        replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
-    gateway.warm_up()
-    return gateway
-
-
-def build_sandbox(cfg: dict):
-    from qdagents.sandbox import make_sandbox
-
-    options = dict(cfg["sandbox"])
-    return make_sandbox(options.pop("backend"), **options)
-
-
-def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
-    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
-    from qdagents.tasks import load_suite
-
-    ev = cfg["evaluation"]
-    return Evaluator(
-        suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
-        descriptor_names=[a["name"] for a in cfg["descriptors"]["axes"]],
-        agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
-                            processes=ev["agent_processes"]),
-        test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
-                           processes=ev["agent_processes"]),
-        stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
-        task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
-        evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")})

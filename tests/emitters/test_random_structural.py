@@ -107,7 +107,7 @@ def test_deterministic_for_the_rng_and_always_valid_python():
 
 
 def test_works_on_the_seed_agent_and_rejects_unknown_operators():
-    from qdagents.loop import seed_agent_dir
+    from qdagents.components import seed_agent_dir
     files = {"agent.py": (seed_agent_dir() / "agent.py").read_text()}
     seed = Parent(id="s", files=files, fitness=0, descriptors={})
     ops = set()
