@@ -125,6 +125,11 @@ class Run:
     def execute(self) -> dict:
         """Runs (or continues) the loop until a budget is reached; returns the archive stats."""
         self.db.set_meta("status", "running")
+        llm = self.cfg["llm"]
+        self.progress.message(
+            f"run {self.run_dir}: {len(self.evaluator.suite)} tasks ({self.evaluator.suite.name}), "
+            f"sandbox {self.evaluator.sandbox.name}, agents' model {llm['agent_model']}, "
+            f"emitters' model {llm['emitter_model']}, {self.cfg['workers']} worker(s)")
         self._restore_archive()
         queue = [Job(step=-1, agent_id=a) for a in self.db.pending_agents()]
         if not self.db.count_agents():
