@@ -310,6 +310,7 @@ class Run:
         except EmitFailure as exc:
             self.db.add_proposal(**record, status="failed", reason=str(exc), target=job.target)
             return None
+        job.target = proposal.target   # drawn by the emitter when the loop did not aim it
         agent_id, commit = self.store.add(proposal.files, parents=parent_ids,
                                           message=f"{job.emitter}: {proposal.message}")
         created = self.db.add_agent(agent_id=agent_id, commit_sha=commit, parents=parent_ids,

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from shared_data import HUMANEVAL
+
 STAGES = "evaluation.stages=[{{tasks:2,threshold:{}}},{{tasks:null}}]"
 
 
@@ -41,3 +43,14 @@ def test_crashing_agent_is_a_recorded_failure(tmp_path, bwrap_backend):
     result = evaluate(agent, f"sandbox={bwrap_backend}")
     assert result["fitness"] == 0.0 and "failed to run on every task" in result["failure"]
     assert "exited with code 1" in result["tasks"][0]["reason"]
+
+
+def test_tasks_check_cli(bwrap_backend):
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "qdagents.cli", "tasks", "check", *args,
+                               "--sandbox", bwrap_backend], capture_output=True, text=True,
+                              timeout=300)
+    result = check("builtin")
+    assert result.returncode == 0 and "builtin: 17/17 tasks pass the self-check" in result.stdout
+    result = check(f"humaneval:{HUMANEVAL}", "--limit", "5")
+    assert result.returncode == 0 and "5/5 tasks pass" in result.stdout

@@ -4,9 +4,7 @@ import textwrap
 from pathlib import Path
 
 from qdagents.tasks import Task
-
-EXERCISM = Path("/work/shared/data/exercism-python")
-HUMANEVAL = Path("/work/shared/data/humaneval/HumanEval.jsonl.gz")
+from shared_data import EXERCISM, HUMANEVAL  # noqa: F401 (re-exported for the tasks tests)
 
 
 def dedent(files: dict[str, str]) -> dict[str, str]:
