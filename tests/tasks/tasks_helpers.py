@@ -1,7 +1,6 @@
 """Helpers shared by the tasks tests (a tiny task factory, data locations)."""
 
 import textwrap
-from pathlib import Path
 
 from qdagents.tasks import Task
 from shared_data import EXERCISM, HUMANEVAL  # noqa: F401 (re-exported for the tasks tests)
