@@ -44,13 +44,14 @@ class AgentWorkshop:
     def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
             label: str) -> dict[str, str]:
         with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
-            agent_dir, work = Path(tmp) / "agent", Path(tmp) / "workspace"
+            agent_dir = Path(tmp) / "agent"
             write_files(agent_dir, agent_files)
-            write_files(work, workspace)
-            meter = self.evaluator.task_meter()
-            self.evaluator.run_agent(label, agent_dir, work, problem, meter=meter,
-                                     task_id=f"self-modify-{self.step}")
-            return snapshot(work)
+            with self.evaluator.place(agent_dir) as place:
+                write_files(place.workspace, workspace)
+                self.evaluator.run_agent(label, agent_dir, place, problem,
+                                         meter=self.evaluator.task_meter(),
+                                         task_id=f"self-modify-{self.step}")
+                return snapshot(place.workspace)
 
 
 def build_gateway(cfg: dict, *, db, run_budget=None):

@@ -14,7 +14,10 @@ all tasks run; the stage reached is recorded.
 from __future__ import annotations
 
 import difflib
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +119,30 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
         target.write_text(text)
 
 
+@dataclass
+class Place:
+    """The host folders one agent run sees (mounted at /workspace, /task, /run/qdagents) and what
+    runs it: the sandbox, or a docker session shared by a whole evaluation."""
+
+    workspace: Path
+    task_dir: Path
+    socket_dir: Path
+    runner: object
+
+    def mounts(self, agent_dir: Path) -> list[Mount]:
+        return [Mount(Path(agent_dir), "/agent"), Mount(self.workspace, "/workspace", True),
+                Mount(self.task_dir, "/task"), Mount(self.socket_dir, SOCKET_DIR)]
+
+    def clear(self) -> None:
+        """Empties the workspace and task folders between tasks."""
+        for folder in (self.workspace, self.task_dir):
+            for child in folder.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+
+
 class Evaluator:
     """Runs agents on a task suite in a sandbox, through the gateway.
 
@@ -157,15 +184,16 @@ class Evaluator:
         results: list[TaskResult] = []
         remaining = list(self.suite.tasks)
         stage_reached = 0
-        for number, stage in enumerate(self.stages, start=1):
-            batch = remaining if stage.tasks is None else remaining[:stage.tasks]
-            remaining = remaining[len(batch):]
-            results += [self.run_task(agent_id, agent_dir, task, budget=spent)
-                        for task in batch]
-            stage_reached = number
-            rate = sum(r.passed for r in results) / max(len(results), 1)
-            if not remaining or rate < stage.threshold:
-                break
+        with self.place(agent_dir) as place:
+            for number, stage in enumerate(self.stages, start=1):
+                batch = remaining if stage.tasks is None else remaining[:stage.tasks]
+                remaining = remaining[len(batch):]
+                results += [self.run_task(agent_id, agent_dir, task, budget=spent, place=place)
+                            for task in batch]
+                stage_reached = number
+                rate = sum(r.passed for r in results) / max(len(results), 1)
+                if not remaining or rate < stage.threshold:
+                    break
         crashed = [r for r in results if r.exit_code != 0]
         if results and len(crashed) == len(results) and not any(r.passed for r in results):
             return self._failed(agent_id, agent_files, results, stage_reached,
@@ -184,23 +212,44 @@ class Evaluator:
         evaluation.fitness = 0.0
         return evaluation
 
-    def run_agent(self, agent_id: str, agent_dir: Path, workspace: Path, problem: str, *,
+    @contextmanager
+    def place(self, agent_dir: Path) -> Iterator[Place]:
+        """Host folders for every agent run of one evaluation, and what runs them.
+
+        With a backend that has sessions (docker), one container serves every task of the
+        evaluation (an exec costs ~50 ms, a container ~0.25 s): the folders are fixed for the
+        evaluation, mounted once, and emptied between tasks; the gateway socket is made anew in
+        the same folder for each task.
+        """
+        with tempfile.TemporaryDirectory(prefix="qdagents-eval-") as root:
+            place = Place(Path(root) / "workspace", Path(root) / "task", Path(root) / "gateway",
+                          self.sandbox)
+            for folder in (place.workspace, place.task_dir, place.socket_dir):
+                folder.mkdir()
+            if not hasattr(self.sandbox, "session"):
+                yield place
+                return
+            with self.sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
+                place.runner = session
+                yield place
+
+    def run_agent(self, agent_id: str, agent_dir: Path, place: Place, problem: str, *,
                   task_id: str, meter):
-        """Runs an agent in the sandbox on a workspace (changed in place), through the gateway.
+        """Runs an agent in the sandbox on ``place.workspace`` (changed in place), through the
+        gateway.
 
         The one place an agent is started: for a task, and for DGM-style self-modification,
         where the workspace is a copy of an agent's own code.
         """
-        with tempfile.TemporaryDirectory(prefix="qdagents-problem-") as task_dir:
-            (Path(task_dir) / "problem.md").write_text(problem)
-            with self.gateway.serve(meter, agent_id=agent_id, task_id=task_id) as sock:
-                return self.sandbox.run(
-                    ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
-                    mounts=[Mount(agent_dir, "/agent"), Mount(workspace, "/workspace", True),
-                            Mount(Path(task_dir), "/task"), Mount(Path(sock.dir), SOCKET_DIR)],
-                    env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
-                         "QDAGENTS_PROBLEM": "/task/problem.md"},
-                    limits=self.agent_limits)
+        (place.task_dir / "problem.md").write_text(problem)
+        with self.gateway.serve(meter, agent_id=agent_id, task_id=task_id,
+                                directory=place.socket_dir) as sock:
+            return place.runner.run(
+                ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
+                mounts=place.mounts(agent_dir),
+                env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
+                     "QDAGENTS_PROBLEM": "/task/problem.md"},
+                limits=self.agent_limits)
 
     def task_meter(self, evaluation_budget=None):
         """A meter for one agent run, under the per-task budget (inside ``evaluation_budget``)."""
@@ -208,21 +257,23 @@ class Evaluator:
 
         return Meter(budget=Budget(**self.task_budget, parent=evaluation_budget))
 
-    def run_task(self, agent_id: str, agent_dir: Path, task, *, budget=None) -> TaskResult:
+    def run_task(self, agent_id: str, agent_dir: Path, task, *, budget=None,
+                 place: Place | None = None) -> TaskResult:
         """Runs the agent on one task, then the hidden tests on what it left behind."""
         from qdagents.tasks import run_hidden_tests
 
-        with tempfile.TemporaryDirectory(prefix="qdagents-task-") as tmp:
-            workspace = Path(tmp) / "workspace"
-            workspace.mkdir()
-            write_files(workspace, task.files)
-            before = snapshot(workspace)
-            meter = self.task_meter(budget)
-            run = self.run_agent(agent_id, agent_dir, workspace, task.problem, task_id=task.id,
-                                 meter=meter)
-            changed = count_changed_lines(before, snapshot(workspace))
-            outcome = run_hidden_tests(task, workspace, sandbox=self.sandbox,
-                                       limits=self.test_limits)
+        if place is None:
+            with self.place(agent_dir) as place:
+                return self.run_task(agent_id, agent_dir, task, budget=budget, place=place)
+        place.clear()
+        write_files(place.workspace, task.files)
+        before = snapshot(place.workspace)
+        meter = self.task_meter(budget)
+        run = self.run_agent(agent_id, agent_dir, place, task.problem, task_id=task.id,
+                             meter=meter)
+        changed = count_changed_lines(before, snapshot(place.workspace))
+        outcome = run_hidden_tests(task, place.workspace, sandbox=self.sandbox,
+                                   limits=self.test_limits)
         reason = outcome.reason
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"

@@ -89,11 +89,13 @@ class Gateway:
         """Imports litellm now (it takes seconds) rather than inside the first task's time."""
         warm_up()
 
-    def serve(self, meter: Meter, *, agent_id: str | None = None, task_id: str | None = None):
-        """Starts an OpenAI-compatible server on a fresh unix socket for one task."""
+    def serve(self, meter: Meter, *, agent_id: str | None = None, task_id: str | None = None,
+              directory=None):
+        """Starts an OpenAI-compatible server on a fresh unix socket for one task (in
+        ``directory`` if given, else in a private temp folder)."""
         from qdagents.llm._server import GatewaySocket
 
-        return GatewaySocket(self, meter, agent_id=agent_id, task_id=task_id)
+        return GatewaySocket(self, meter, agent_id=agent_id, task_id=task_id, directory=directory)
 
     # -- one call -------------------------------------------------------------------------------
 

@@ -136,13 +136,21 @@ class GatewaySocket:
     """
 
     def __init__(self, gateway, meter, *, agent_id: str | None = None,
-                 task_id: str | None = None) -> None:
+                 task_id: str | None = None, directory=None) -> None:
         self.gateway, self.meter, self.agent_id, self.task_id = gateway, meter, agent_id, task_id
-        self.dir = tempfile.mkdtemp(prefix="qdagents-gw-")
-        if len(os.path.join(self.dir, "gateway.sock")) > _MAX_SOCKET_PATH:
-            os.rmdir(self.dir)
-            self.dir = tempfile.mkdtemp(prefix="qdagents-gw-", dir="/tmp")
+        self._own_dir = directory is None   # a given folder outlives the socket (docker sessions)
+        if directory is not None:
+            self.dir = str(directory)
+        else:
+            self.dir = tempfile.mkdtemp(prefix="qdagents-gw-")
+            if len(os.path.join(self.dir, "gateway.sock")) > _MAX_SOCKET_PATH:
+                os.rmdir(self.dir)
+                self.dir = tempfile.mkdtemp(prefix="qdagents-gw-", dir="/tmp")
         self.path = os.path.join(self.dir, "gateway.sock")
+        if len(self.path) > _MAX_SOCKET_PATH:
+            raise ValueError(f"socket path too long for a unix socket: {self.path}")
+        if os.path.lexists(self.path):
+            os.unlink(self.path)
         self._server = _Server(self.path, self)
         os.chmod(self.path, 0o666)
         os.chmod(self.dir, 0o711)
@@ -165,7 +173,13 @@ class GatewaySocket:
         self._closed = True
         self._server.shutdown()
         self._server.server_close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
         deadline = time.monotonic() + wait
         with self._server.connections_changed:
             for connection in self._server.connections:
