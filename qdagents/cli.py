@@ -28,6 +28,10 @@ def _fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+#: What building a run's parts raises when the machine or the data cannot serve the config
+#: (no sandbox, no image, no task folder): a one-line error, not a traceback.
+STARTUP_ERRORS = (OSError, RuntimeError, ValueError, KeyError)
+
 #: Override keys that change how a run is executed, not what is compared between conditions.
 NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
 
@@ -48,25 +52,30 @@ def _hydra_run(argv: list[str]) -> None:
 
     @hydra.main(version_base=None, config_path="pkg://qdagents.conf", config_name="config")
     def run(cfg) -> None:
-        from qdagents.config import ConfigError, validate
-        from qdagents.loop import Run
+        from qdagents.config import validate
 
-        try:
-            container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-            validate(container)
-        except ConfigError as exc:
-            _fail(f"invalid config: {exc}")
-        except Exception as exc:  # omegaconf's own errors (missing '???', bad interpolation)
+        try:  # ConfigError, and omegaconf's own (a missing '???', a bad interpolation)
+            container = validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
+        except Exception as exc:
             _fail(f"invalid config: {exc}")
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         overrides = condition_overrides(list(hc.overrides.task))
-        experiment = Run(container, run_dir, condition=overrides)
-        experiment.execute()
+        _start(container, run_dir, overrides).execute()
         _finish(run_dir)
 
     sys.argv = ["qdagents run", *argv]
     run()
+
+
+def _start(cfg: dict, run_dir: Path, condition):
+    """The run, or a one-line error when its parts cannot be built (no sandbox, no task data)."""
+    from qdagents.loop import Run
+
+    try:
+        return Run(cfg, run_dir, condition=condition)
+    except STARTUP_ERRORS as exc:
+        _fail(f"cannot start the run: {exc}")
 
 
 def _finish(run_dir: Path) -> None:
@@ -95,7 +104,6 @@ def _resume(args) -> None:
     from omegaconf import OmegaConf
 
     from qdagents.config import ConfigError, validate
-    from qdagents.loop import Run
     from qdagents.store import RunDatabase
 
     run_dir = Path(args.run_dir)
@@ -111,13 +119,12 @@ def _resume(args) -> None:
         validate(cfg)
     except ConfigError as exc:
         _fail(f"invalid config: {exc}")
-    Run(cfg, run_dir, condition=condition).execute()
+    _start(cfg, run_dir, condition).execute()
     _finish(run_dir)
 
 
 def _replay(args) -> None:
     from qdagents.config import validate
-    from qdagents.loop import Run
     from qdagents.store import RunDatabase
 
     source = Path(args.run_dir)
@@ -131,7 +138,7 @@ def _replay(args) -> None:
     condition = db.get_meta("condition_overrides") or db.get_meta("condition", "default")
     db.close()
     cfg["llm"] = {**cfg["llm"], "mode": "replay", "replay_from": str(source / "run.sqlite")}
-    Run(validate(cfg), out, condition=condition).execute()
+    _start(validate(cfg), out, condition).execute()
     _finish(out)
 
 
@@ -197,7 +204,10 @@ def _evaluate(args) -> None:
         _fail(str(exc))
     with tempfile.TemporaryDirectory(prefix="qdagents-evaluate-") as tmp:
         db = RunDatabase(args.db or Path(tmp) / "evaluate.sqlite")
-        evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=db))
+        try:
+            evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=db))
+        except STARTUP_ERRORS as exc:
+            _fail(f"cannot evaluate: {exc}")
         evaluation = evaluator.evaluate(agent_dir.name, agent_dir)
         db.close()
     result = evaluation.as_dict()
@@ -217,11 +227,15 @@ def _tasks_check(args) -> None:
     from qdagents.sandbox import Limits, make_sandbox
     from qdagents.tasks import check_suite, load_suite
 
-    suite = load_suite(args.suite)
+    try:
+        suite = load_suite(args.suite)
+        sandbox = make_sandbox(args.sandbox)
+    except STARTUP_ERRORS as exc:
+        _fail(str(exc))
     if args.limit:
         suite = suite.head(args.limit)
-    results = check_suite(suite, sandbox=make_sandbox(args.sandbox),
-                          limits=Limits(seconds=args.seconds), workers=args.workers)
+    results = check_suite(suite, sandbox=sandbox, limits=Limits(seconds=args.seconds),
+                          workers=args.workers)
     bad = [r for r in results if not r.ok]
     for r in bad:
         print(f"{r.task_id}: " + "; ".join(r.problems))

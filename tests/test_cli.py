@@ -45,3 +45,12 @@ def test_resume_of_something_that_is_not_a_run(tmp_path):
 def test_help():
     assert "hydra overrides" in qdagents("run", "--help").stdout
     assert "summary" in qdagents("--help").stdout
+
+
+def test_unusable_parts_are_one_line_errors(tmp_path):
+    result = qdagents("run", "tasks=exercism", f"tasks.path={tmp_path}/none",
+                      f"hydra.run.dir={tmp_path}/run")
+    assert result.returncode == 2 and "cannot start the run: no exercism folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = qdagents("tasks", "check", f"humaneval:{tmp_path}/none.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr

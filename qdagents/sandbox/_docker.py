@@ -92,7 +92,20 @@ class DockerSandbox:
         self.client = client or _client()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         if client is None:
+            self.require_image()
             self.sweep()
+
+    def require_image(self) -> None:
+        """Refuses to start without the image: docker would otherwise try to pull it from a
+        registry, reaching for the network the sandbox is meant to live without."""
+        import docker.errors
+
+        try:
+            self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise RuntimeError(f"docker image {self.image} not found; build it with "
+                               "`qdagents sandbox build-image --offline` (or without --offline "
+                               "where a registry is reachable)") from None
 
     def sweep(self) -> None:
         """Removes sandbox containers whose controller (on this host) was killed before it could."""

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import warnings
+from types import SimpleNamespace
 
 import pytest
 
@@ -134,7 +135,8 @@ def test_auto_prefers_docker_then_bwrap_then_explains(monkeypatch):
     assert "apt-get install bubblewrap" in str(error.value)
     assert "build-image --offline" in str(error.value)
     monkeypatch.setattr(select, "docker_status", status("docker", True))
-    monkeypatch.setattr("qdagents.sandbox._docker._client", lambda *a, **k: object())
+    engine = SimpleNamespace(images=SimpleNamespace(get=lambda name: name))  # the image exists
+    monkeypatch.setattr("qdagents.sandbox._docker._client", lambda *a, **k: engine)
     assert isinstance(make_sandbox("auto", uid=5), DockerSandbox)
 
 
