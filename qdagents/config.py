@@ -70,6 +70,8 @@ def validate(cfg: dict) -> dict:
             if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
                 raise ConfigError(f"evaluation.stages[{i}]: expected {{tasks, threshold}}, got {stage!r}")
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
+    if not isinstance(cfg.get("emitter_bandit", False), bool):
+        raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
     nf = cfg.get("novelty_filter")
     if nf is not None and (not isinstance(nf, numbers.Real) or not 0 < nf <= 1):
         raise ConfigError(f"novelty_filter: expected a similarity in (0, 1] or null, got {nf!r}")

@@ -191,7 +191,7 @@ class Run:
             return None
         step = self.db.next_step()
         rng = np.random.default_rng([self.seed, step])
-        name = list(self.emitters)[rng.choice(len(self.emitters), p=self.emitter_weights)]
+        name = self._choose_emitter(rng)
         emitter = self.emitters[name]
         curiosity = self._curiosity() if self.selection.name == "curiosity" else None
         children = self.db.children_counts()
@@ -209,6 +209,19 @@ class Run:
                              status="in_flight", parent_elite=parent_elite)
         return Job(step=step, emitter=name, parents=tuple(parents), parent_elite=parent_elite,
                    target=target, neighbours=neighbours)
+
+    def _choose_emitter(self, rng) -> str:
+        """By weight; or, with ``emitter_bandit: true``, by Thompson sampling (Thompson 1933)
+        on how often each emitter's children entered the archive, as ShinkaEvolve adapts its
+        choice of LLM: each emitter's success rate is drawn from Beta(1 + entered, 1 + not) and
+        the highest draw among emitters with weight > 0 wins."""
+        names = list(self.emitters)
+        if not self.cfg.get("emitter_bandit"):
+            return names[rng.choice(len(names), p=self.emitter_weights)]
+        record = self.db.emitter_record()
+        draws = [rng.beta(1 + record.get(n, (0, 0))[0], 1 + record.get(n, (0, 0))[1])
+                 if w > 0 else -1.0 for n, w in zip(names, self.emitter_weights)]
+        return names[int(np.argmax(draws))]
 
     def _planned_job(self) -> Job | None:
         """Replay: the next recorded proposal, once its parents have been evaluated here."""

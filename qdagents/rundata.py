@@ -19,6 +19,7 @@ import numpy as np
 from ribs.archives import GridArchive
 
 from qdagents.archive import DescriptorSpec
+from qdagents.store import EMITTER_RECORD_SQL
 
 __all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
 
@@ -115,6 +116,7 @@ class RunData:
     archive_stats: dict[str, np.ndarray]
     usage: LLMUsage
     proposals: dict[str, int] = field(default_factory=dict)   # attempts to make a child, by status
+    emitters: dict[str, dict] = field(default_factory=dict)   # per emitter: attempts, entered
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunData:
@@ -163,6 +165,8 @@ class RunData:
                        SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
                        SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
             proposals = dict(_read(db, "SELECT status, COUNT(*) FROM proposals GROUP BY status"))
+            emitters = {name: {"attempts": int(n), "entered": int(entered or 0)}
+                        for name, entered, n in _read(db, EMITTER_RECORD_SQL)}
             aimed = _read(db, "SELECT COUNT(landed), COALESCE(SUM(landed), 0) FROM proposals "
                               "WHERE landed IS NOT NULL")
             proposals["directed_aimed"], proposals["directed_landed"] = aimed[0] if aimed else (0, 0)
@@ -172,7 +176,8 @@ class RunData:
         usage = LLMUsage(*(int(v) for v in totals[:5]), float(totals[5]))
         seed = meta.get("seed", config.get("seed"))
         return cls(path, meta, config, _condition(path, meta), None if seed is None else int(seed),
-                   descriptors, agents, evaluations, insertions, archive_stats, usage, proposals)
+                   descriptors, agents, evaluations, insertions, archive_stats, usage, proposals,
+                   emitters)
 
     @property
     def name(self) -> str:
@@ -344,6 +349,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
                                    else None),
         "clipped": _clipped(run),
         "proposals": {k: v for k, v in run.proposals.items() if not k.startswith("directed_")},
+        "emitters": dict(run.emitters),
         "directed": {"aimed": run.proposals.get("directed_aimed", 0),
                      "landed": run.proposals.get("directed_landed", 0)},
     }

@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS archive_stats(
 """
 
 
+#: Per emitter: children that entered the archive, and finished attempts (failed, duplicate and
+#: rejected proposals included; attempts still in flight left out).
+EMITTER_RECORD_SQL = (
+    "SELECT p.emitter, SUM(i.status IN ('new', 'improve')), COUNT(*) FROM proposals p "
+    "LEFT JOIN insertions i ON i.agent_id = p.agent_id AND p.status = 'created' "
+    "LEFT JOIN evaluations e ON e.agent_id = p.agent_id "
+    "WHERE p.step > 0 AND (p.status IN ('failed', 'duplicate', 'rejected') "
+    "OR e.agent_id IS NOT NULL) GROUP BY p.emitter")
+
+
 class RunDatabase:
     """Thread-safe access to ``run.sqlite``.
 
@@ -112,6 +122,12 @@ class RunDatabase:
     def set_landed(self, step: int, landed: bool) -> None:
         """Whether a directed child moved one bin the way its target asked."""
         self.execute("UPDATE proposals SET landed = ? WHERE step = ?", (int(landed), step))
+
+    def emitter_record(self) -> dict[str, tuple[int, int]]:
+        """Per emitter: (children that entered the archive, attempts that did not), finished
+        attempts only (a failed or duplicate proposal counts as not entering)."""
+        return {emitter: (int(entered or 0), int(finished) - int(entered or 0))
+                for emitter, entered, finished in self.execute(EMITTER_RECORD_SQL)}
 
     def next_step(self) -> int:
         """The step number of the next proposal (the seed agent is step 0)."""
