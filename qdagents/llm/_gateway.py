@@ -226,35 +226,47 @@ class Gateway:
             return body, (prompt, completion)
         return None
 
-    def _call_provider(self, prepared: dict, meter: Meter) -> tuple[dict | None, dict | None]:
-        """Calls litellm with retries; returns ``(response body, None)`` or ``(None, error)``."""
+    def _provider_kwargs(self, request: dict, **extra) -> dict:
+        kwargs = dict(request, timeout=self.timeout, **extra)
+        if self.api_base and not request["model"].startswith(PROVIDER + "/"):
+            kwargs["api_base"] = self.api_base
+        return kwargs
+
+    def _retrying(self, call, kwargs: dict, meter: Meter) -> tuple[Any, dict | None]:
+        """Calls a litellm function, retrying transient errors with backoff; returns
+        ``(response, None)`` or ``(None, error body)``."""
         litellm = load_litellm()
         retryable = tuple(getattr(litellm, name) for name in RETRYABLE if hasattr(litellm, name))
-        kwargs = dict(prepared, timeout=self.timeout, max_retries=0, num_retries=0,
-                      drop_params=True)
-        if self.api_base and not prepared["model"].startswith(PROVIDER + "/"):
-            kwargs["api_base"] = self.api_base
+        model = kwargs["model"]
         for attempt in range(self.max_retries + 1):
             meter.add_provider_call()
             try:
-                response = litellm.completion(**kwargs)
+                return call(**kwargs), None
             except retryable as exc:
                 if attempt < self.max_retries:
                     time.sleep(self._backoff(attempt))
                     continue
                 return None, error_body(
-                    "provider_error", f"{prepared['model']} failed after {attempt + 1} "
+                    "provider_error", f"{model} failed after {attempt + 1} "
                     f"attempt(s): {type(exc).__name__}: {exc}", type(exc).__name__)
             except Exception as exc:  # not worth retrying: bad request, auth, unknown model...
-                return None, error_body("provider_error", f"{prepared['model']}: "
+                return None, error_body("provider_error", f"{model}: "
                                         f"{type(exc).__name__}: {exc}", type(exc).__name__)
-            try:
-                return to_body(response), None
-            except MalformedResponse as exc:
-                return None, error_body("malformed_response",
-                                        f"{prepared['model']} answered something that is not a "
-                                        f"chat completion: {exc}")
         raise AssertionError("unreachable")
+
+    def _call_provider(self, prepared: dict, meter: Meter) -> tuple[dict | None, dict | None]:
+        """Calls litellm with retries; returns ``(response body, None)`` or ``(None, error)``."""
+        litellm = load_litellm()
+        response, error = self._retrying(litellm.completion, self._provider_kwargs(
+            prepared, max_retries=0, num_retries=0, drop_params=True), meter)
+        if error is not None:
+            return None, error
+        try:
+            return to_body(response), None
+        except MalformedResponse as exc:
+            return None, error_body("malformed_response",
+                                    f"{prepared['model']} answered something that is not a "
+                                    f"chat completion: {exc}")
 
     def _backoff(self, attempt: int) -> float:
         return min(self.retry_backoff * 2 ** attempt, 30.0) * random.uniform(0.75, 1.0)
@@ -304,30 +316,15 @@ class Gateway:
         return [d["embedding"] for d in sorted(body["data"], key=lambda d: d["index"])]
 
     def _embed_provider(self, request: dict, meter: Meter, row: dict, started: float) -> dict:
-        litellm = load_litellm()
-        retryable = tuple(getattr(litellm, name) for name in RETRYABLE if hasattr(litellm, name))
-        kwargs = dict(request, timeout=self.timeout)
-        if self.api_base and not request["model"].startswith(PROVIDER + "/"):
-            kwargs["api_base"] = self.api_base
-        for attempt in range(self.max_retries + 1):
-            meter.add_provider_call()
-            try:
-                response = litellm.embedding(**kwargs)
-                body = response.model_dump() if hasattr(response, "model_dump") else dict(response)
-                if not body.get("data"):
-                    raise MalformedResponse("embedding response without data")
+        response, error = self._retrying(load_litellm().embedding,
+                                         self._provider_kwargs(request), meter)
+        if error is None:
+            body = response.model_dump() if hasattr(response, "model_dump") else dict(response)
+            if body.get("data"):
                 return body
-            except retryable as exc:
-                if attempt == self.max_retries:
-                    error = exc
-                    break
-                time.sleep(self._backoff(attempt))
-            except Exception as exc:  # malformed output, bad request: no retry
-                error = exc
-                break
-        message = f"embedding failed: {type(error).__name__}: {error}"
-        self._fail(meter, row, request, error_body("provider_error", message), started)
-        raise EmbeddingError(message)
+            error = error_body("malformed_response", f"{request['model']}: no embeddings")
+        self._fail(meter, row, request, error, started)
+        raise EmbeddingError(f"embedding failed: {error['error']['message']}")
 
     def _fail(self, meter: Meter, row: dict, request: Any, body: dict, started: float) -> dict:
         latency = time.monotonic() - started
