@@ -1,0 +1,71 @@
+"""The real-provider path of a whole run: only config changes, litellm speaks HTTP to a server.
+
+A local OpenAI-compatible server on 127.0.0.1 answers with the offline model (the model name
+picks coder or mutator), so `qdagents run llm.agent_model=openai/... llm.api_base=...` exercises
+litellm's OpenAI client, the key from the environment, and the same gateway, end to end.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from qdagents.llm._offline import OfflineModel
+
+pytestmark = pytest.mark.slow
+
+
+class OfflineOverHTTP(BaseHTTPRequestHandler):
+    model = OfflineModel()
+    seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        role = "mutator" if "mutator" in body["model"] else "coder"
+        self.seen.append((self.path, self.headers.get("Authorization"), body["model"]))
+        out = self.model.respond(role, body["messages"], body.get("tools"), body.get("seed"))
+        usage = out["usage"]
+        answer = json.dumps({
+            "id": "chatcmpl-local", "object": "chat.completion", "created": 0,
+            "model": body["model"], "choices": [{"index": 0, "message": out["message"],
+                                                 "finish_reason": out["finish_reason"]}],
+            "usage": {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def test_a_run_through_an_openai_compatible_server(tmp_path, bwrap_backend):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OfflineOverHTTP)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OPENAI_API_KEY": "sk-local-test"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "qdagents.cli", "run", "llm.agent_model=openai/local-coder",
+             "llm.emitter_model=openai/local-mutator", f"llm.api_base={base}",
+             "budget.evaluations=4", "tasks.limit=2", "workers=1", "progress=quiet",
+             f"sandbox={bwrap_backend}", f"hydra.run.dir={run_dir}"],
+            capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(subprocess.run(
+        [sys.executable, "-m", "qdagents.cli", "summary", str(run_dir), "--json"],
+        capture_output=True, text=True, check=True).stdout)
+    assert summary["evaluated"] == 4 and summary["elites"] >= 1
+    assert summary["provider_calls"] == len(OfflineOverHTTP.seen) > 4
+    paths, auths, models = zip(*OfflineOverHTTP.seen)
+    assert set(paths) == {"/v1/chat/completions"} and set(auths) == {"Bearer sk-local-test"}
+    assert set(models) == {"local-coder", "local-mutator"}
