@@ -7,12 +7,12 @@ from emitters._directed import TARGET_PHRASES, empty_neighbours, target_toward_e
 from emitters._llm_mutation import LLMMutation, mutation_prompt
 from emitters._novelty_filter import NoveltyFilter, shingle_similarity
 from emitters._random_structural import RandomStructural
-from emitters._search_replace import Edit, EditError, apply_edits, parse_edits
+from emitters._search_replace import Edit, EditError, apply_edits, find_edits, parse_edits
 from emitters._self_modify import SelfModify, Workshop
 
 __all__ = ["Complete", "Edit", "EditError", "EmitFailure", "Emitter", "LLMCrossover",
            "LLMMutation", "NoveltyFilter", "Parent", "Proposal", "RandomStructural", "SelfModify", "Workshop",
-           "TARGET_PHRASES", "answer_text", "apply_edits", "crossover_prompt", "empty_neighbours",
+           "TARGET_PHRASES", "answer_text", "apply_edits", "crossover_prompt", "empty_neighbours", "find_edits",
            "make_emitter", "mutation_prompt", "parse_edits", "shingle_similarity",
            "target_toward_empty_neighbour"]
 

@@ -33,10 +33,15 @@ class Edit:
     replace: str
 
 
+def find_edits(text: str) -> list[Edit]:
+    """Every SEARCH/REPLACE block in a text, possibly none."""
+    return [Edit(m["path"].strip().strip("`*# "), m["search"], m["replace"])
+            for m in _BLOCK.finditer(text)]
+
+
 def parse_edits(text: str) -> list[Edit]:
-    """Finds every SEARCH/REPLACE block in a model's answer."""
-    edits = [Edit(m["path"].strip().strip("`*# "), m["search"], m["replace"])
-             for m in _BLOCK.finditer(text)]
+    """Finds every SEARCH/REPLACE block in a model's answer; an answer without one is an error."""
+    edits = find_edits(text)
     if not edits:
         raise EditError("no SEARCH/REPLACE block found; answer with blocks in the format shown")
     return edits

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from qdagents.llm._offline import OfflineModel  # noqa: E402
 from qdagents.llm._offline_bench import TaskRun, run_task  # noqa: E402
 from qdagents.llm._offline_catalogue import CATALOGUE, tool_names  # noqa: E402
-from qdagents.llm._offline_mutator import apply_edits, render  # noqa: E402
+from emitters import apply_edits, parse_edits  # noqa: E402
+from qdagents.llm._offline_mutator import render  # noqa: E402
 
 SEED_AGENT = ROOT / "qdagents" / "seed_agent" / "agent.py"
 BUILTIN = ROOT / "qdagents" / "tasks" / "builtin"
@@ -78,7 +79,7 @@ def named_variant(code: str, names: list[str], seed: int) -> str:
         edits = by_name[name].make(code, random.Random(f"{seed}/{i}"), None)
         if not edits:
             raise ValueError(f"{name!r} does not apply at step {i}")
-        code = apply_edits({"agent.py": code}, render("agent.py", edits))["agent.py"]
+        code = apply_edits({"agent.py": code}, parse_edits(render("agent.py", edits)))["agent.py"]
     return code
 
 
@@ -91,7 +92,7 @@ def walked_variant(code: str, targets: list[str], seed: int, model: OfflineModel
         for _attempt in range(2):
             answer = model.respond("mutator", messages, None, seed * 100 + step)["message"]
             try:
-                code = apply_edits({"agent.py": code}, answer["content"])["agent.py"]
+                code = apply_edits({"agent.py": code}, parse_edits(answer["content"]))["agent.py"]
                 break
             except ValueError as error:
                 messages += [answer, {"role": "user", "content": f"Your edit failed: {error}"}]

@@ -31,7 +31,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from qdagents.llm._offline_mutator import parse_edits
+from emitters._search_replace import find_edits
 from qdagents.llm._offline_repair import Candidate, Evidence, is_test_file, rank
 from qdagents.llm._offline_tools import Toolkit, ToolShape, recognise
 
@@ -473,8 +473,7 @@ def code_reply(messages: list[dict], tools: list[dict], seed: int) -> tuple[str 
     for kind, result in reading.last_results:
         if kind not in ("tests", "write", "replace", "lines") and _ERROR_RESULT.search(result):
             return f"Stopping: the last tool call failed ({result.strip()[:120]}).", []
-    edits = [(_norm(path), search, replace)
-             for path, search, replace in parse_edits(reading.problem)]
+    edits = [(_norm(e.path), e.search, e.replace) for e in find_edits(reading.problem)]
     if edits:
         return _carry_out(toolkit, reading, edits, testing)
     for kind, result in reading.last_results:

@@ -26,6 +26,7 @@ import json
 import random
 import re
 
+from emitters._search_replace import Edit, apply_edits
 from qdagents.llm._offline_catalogue import CATALOGUE, ScaffoldMutation
 
 #: Share of answers whose first SEARCH text is deliberately wrong (no failure seen yet).
@@ -39,8 +40,6 @@ _FAILED = re.compile(r"edit failed|did not apply|failed to apply|not found|does 
                      r"no SEARCH/REPLACE|could not (apply|find)", re.I)
 _FULL_REWRITE = re.compile(r"\bfull rewrite\b|\brewrite the (whole|entire|complete) file\b|"
                            r"\breturn the (whole|entire|complete|full) (new )?file\b", re.I)
-_BLOCK = re.compile(r"^(?P<path>[^\n<>=]+?)[ \t]*\n<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n"
-                    r"(?P<replace>.*?)\n?>>>>>>> REPLACE", re.S | re.M)
 
 
 def _text(message: dict) -> str:
@@ -100,25 +99,6 @@ def render(path: str, edits: list[tuple[str, str]]) -> str:
                        for search, replace in edits)
 
 
-def parse_edits(text: str) -> list[tuple[str, str, str]]:
-    """``(path, search, replace)`` for every block in an answer (a small reference parser)."""
-    return [(m["path"].strip(), m["search"], m["replace"]) for m in _BLOCK.finditer(text)]
-
-
-def apply_edits(files: dict[str, str], text: str) -> dict[str, str]:
-    """Applies an answer's blocks to ``files``; ValueError when a SEARCH text is not unique."""
-    out = dict(files)
-    for path, search, replace in parse_edits(text):
-        current = out.get(path, "")
-        if not search.strip():
-            out[path] = current + replace + "\n"
-            continue
-        if current.count(search) != 1:
-            raise ValueError(f"{path}: SEARCH text found {current.count(search)} times")
-        out[path] = current.replace(search, replace, 1)
-    return out
-
-
 def mutation_reply(messages: list[dict], seed: int) -> str:
     """The mutator's answer to an emitter's request."""
     users = [_text(m) for m in messages if m.get("role") == "user"]
@@ -145,7 +125,8 @@ def mutation_reply(messages: list[dict], seed: int) -> str:
                  + ")." + (" My previous edit did not match the file; this one quotes it exactly."
                            if retrying else ""))
     if any(_FULL_REWRITE.search(_text(m)) for m in messages if m.get("role") in ("system", "user")):
-        new = apply_edits({path: files[path]}, render(path, edits))[path]
+        new = apply_edits({path: files[path]}, [Edit(path, search, replace)
+                                                for search, replace in edits])[path]
         return f"{rationale}\n\n{path}\n```python\n{new.rstrip()}\n```\n"
     if not retrying and rng.random() < BAD_EDIT_RATE:
         edits = [(_corrupt(edits[0][0], files[path]), edits[0][1])] + edits[1:]

@@ -8,11 +8,17 @@ from pathlib import Path
 
 from qdagents.llm._offline import OfflineModel
 from qdagents.llm._offline_catalogue import CATALOGUE
-from qdagents.llm._offline_mutator import apply_edits, render
+from emitters import apply_edits, parse_edits
+from qdagents.llm._offline_mutator import render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).with_name("fixtures")
 SEED_AGENT = ROOT / "qdagents" / "seed_agent" / "agent.py"
+
+
+def apply_answer(files: dict[str, str], text: str) -> dict[str, str]:
+    """Applies a mutator answer the way the emitters do (EditError, a ValueError, if it can't)."""
+    return apply_edits(files, parse_edits(text))
 
 
 def variant(*names: str, seed: int = 0) -> str:
@@ -22,7 +28,7 @@ def variant(*names: str, seed: int = 0) -> str:
     for i, name in enumerate(names):
         edits = by_name[name].make(code, random.Random(f"{seed}/{i}"), None)
         assert edits, f"{name} does not apply"
-        code = apply_edits({"agent.py": code}, render("agent.py", edits))["agent.py"]
+        code = apply_answer({"agent.py": code}, render("agent.py", edits))["agent.py"]
     return code
 
 
