@@ -17,6 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from qdagents.tasks import write_files
+
 #: Length of an agent id: a prefix of the git tree hash.
 ID_LENGTH = 12
 
@@ -59,10 +61,7 @@ class AgentStore:
         """
         with self._lock, tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp) / "tree"
-            for rel, text in files.items():
-                target = work / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+            write_files(files, work)
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("--work-tree", str(work), "add", "-A", ".", env=env)
             tree = self._git("write-tree", env=env).strip()

@@ -13,9 +13,10 @@ from pathlib import Path
 from descriptors import DESCRIPTORS
 from qdagents.agents import read_folder
 from qdagents.archive import DescriptorSpec
-from qdagents.evaluation import Evaluator, Stage, snapshot, write_files
+from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
 from qdagents.store import RunDatabase
+from qdagents.tasks import write_files
 
 
 def seed_agent_dir() -> Path:
@@ -45,9 +46,9 @@ class AgentWorkshop:
             label: str) -> dict[str, str]:
         with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
             agent_dir = Path(tmp) / "agent"
-            write_files(agent_dir, agent_files)
+            write_files(agent_files, agent_dir)
             with self.evaluator.place(agent_dir) as place:
-                write_files(place.workspace, workspace)
+                write_files(workspace, place.workspace)
                 self.evaluator.run_agent(label, agent_dir, place, problem,
                                          meter=self.evaluator.task_meter(),
                                          task_id=f"self-modify-{self.step}")

@@ -112,13 +112,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     return files
 
 
-def write_files(folder: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-
-
 @dataclass
 class Place:
     """The host folders one agent run sees (mounted at /workspace, /task, /run/qdagents) and what
@@ -266,7 +259,7 @@ class Evaluator:
             with self.place(agent_dir) as place:
                 return self.run_task(agent_id, agent_dir, task, budget=budget, place=place)
         place.clear()
-        write_files(place.workspace, task.files)
+        task.write_workspace(place.workspace)
         before = snapshot(place.workspace)
         meter = self.task_meter(budget)
         run = self.run_agent(agent_id, agent_dir, place, task.problem, task_id=task.id,
