@@ -2,7 +2,7 @@
 
 Runs each variant on every task of the built-in suite (or the fixture tasks under
 ``tests/offline/fixtures`` when the suite is missing) with the minimal in-process bench of
-:mod:`qdagents.llm._offline_bench` (plain subprocesses, a direct unix-socket gateway, hidden tests
+:mod:`qdagents.offline._bench` (plain subprocesses, a direct unix-socket gateway, hidden tests
 run with unittest on a copy), and prints one row per variant: fitness, tools offered, lines the
 model emitted vs lines that changed, tokens and LLM calls per task.
 
@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qdagents.llm._offline import OfflineModel  # noqa: E402
-from qdagents.llm._offline_bench import TaskRun, run_task  # noqa: E402
-from qdagents.llm._offline_catalogue import CATALOGUE, tool_names  # noqa: E402
-from emitters import apply_edits, parse_edits  # noqa: E402
-from qdagents.llm._offline_mutator import render  # noqa: E402
+from qdagents.offline._model import OfflineModel  # noqa: E402
+from qdagents.offline._bench import TaskRun, run_task  # noqa: E402
+from qdagents.offline._catalogue import CATALOGUE, tool_names  # noqa: E402
+from qdagents.emitters import apply_edits, parse_edits  # noqa: E402
+from qdagents.offline._mutator import render  # noqa: E402
 
 SEED_AGENT = ROOT / "qdagents" / "seed_agent" / "agent.py"
 BUILTIN = ROOT / "qdagents" / "tasks" / "builtin"

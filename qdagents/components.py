@@ -10,7 +10,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from descriptors import DESCRIPTORS
+from qdagents.descriptors import DESCRIPTORS
 from qdagents.agents import read_folder
 from qdagents.archive import DescriptorSpec
 from qdagents.evaluation import Evaluator, Stage, snapshot

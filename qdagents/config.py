@@ -43,10 +43,10 @@ def _choice(cfg, key, choices):
 
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
-    from descriptors import DESCRIPTORS
+    from qdagents.descriptors import DESCRIPTORS
     from qdagents.archive import ARCHIVE_KINDS
     from qdagents.selection import STRATEGIES
-    from emitters import EMITTERS
+    from qdagents.emitters import EMITTERS
 
     _number(cfg, "seed", integer=True, minimum=0)
     _number(cfg, "workers", integer=True, minimum=1)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import descriptors as descriptor_lib
+import qdagents.descriptors as descriptor_lib
 from qdagents.agents import read_folder
 from qdagents.sandbox import Limits, Mount
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from descriptors import code_text, novelty
-from emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
+from qdagents.descriptors import code_text, novelty
+from qdagents.emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
                       target_toward_empty_neighbour)
-from emitters._directed import grid_position
+from qdagents.emitters._directed import grid_position
 from qdagents.agents import AgentStore
 from qdagents.archive import Archive
 from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway, descriptor_specs,

@@ -14,8 +14,8 @@ NEEDED = ["qdagents/conf/__init__.py", "qdagents/conf/config.yaml", "qdagents/co
           "qdagents/tasks/builtin/inventory/problem.md",
           "qdagents/tasks/builtin/inventory/workspace/test_visible.py",
           "qdagents/tasks/builtin/inventory/hidden/test_inventory_hidden.py",
-          "qdagents/tasks/_runner.py", "qdagents/sandbox/Dockerfile", "emitters/__init__.py",
-          "descriptors/__init__.py"]
+          "qdagents/tasks/_runner.py", "qdagents/sandbox/Dockerfile", "qdagents/emitters/__init__.py",
+          "qdagents/descriptors/__init__.py", "qdagents/offline/__init__.py"]
 
 
 @pytest.mark.slow
@@ -26,3 +26,6 @@ def test_wheel_contents(tmp_path):
     missing = [n for n in NEEDED if n not in names]
     assert not missing, missing
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
+    # one package: a user's own emitters/ or descriptors.py beside a notebook must not shadow ours
+    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert top_level == {"qdagents"}, top_level

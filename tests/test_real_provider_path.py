@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qdagents.llm._offline import OfflineModel
+from qdagents.offline._model import OfflineModel
 
 pytestmark = pytest.mark.slow
 

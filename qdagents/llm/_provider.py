@@ -52,7 +52,7 @@ def register_offline_provider(model: Any = None, *, latency: float = 0.0) -> Non
 
     Idempotent: the provider is registered once per process. Passing ``model`` (anything with the
     ``OfflineModel.respond`` signature) swaps the model it serves, which is how tests plug in a
-    fake; otherwise a ``qdagents.llm._offline.OfflineModel(latency=latency)`` is built on first use.
+    fake; otherwise a ``qdagents.offline._model.OfflineModel(latency=latency)`` is built on first use.
     """
     global _handler
     with _lock:
@@ -87,7 +87,7 @@ def _make_handler_class(litellm):
         def _model(self):
             with _lock:
                 if self.model is None:
-                    from qdagents.llm._offline import OfflineModel
+                    from qdagents.offline._model import OfflineModel
 
                     self.model = OfflineModel(latency=self.latency)
                 return self.model
@@ -112,7 +112,7 @@ def _make_handler_class(litellm):
                        "total_tokens": prompt + completion})
 
         def embedding(self, model, input, model_response, *args, **kwargs):
-            from qdagents.llm._offline_embed import embed_text, token_count
+            from qdagents.offline._embed import embed_text, token_count
 
             if model.split("/")[-1] != "embed":
                 raise litellm.BadRequestError(

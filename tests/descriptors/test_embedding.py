@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from descriptors import code_text, novelty
-from qdagents.llm._offline_embed import DIM, embed_text
+from qdagents.descriptors import code_text, novelty
+from qdagents.offline._embed import DIM, embed_text
 
 
 def test_novelty_is_mean_distance_to_k_nearest():

@@ -1,6 +1,6 @@
 import pytest
 
-from descriptors import measure
+from qdagents.descriptors import measure
 from qdagents.evaluation import TaskResult, count_changed_lines
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from emitters import EMITTERS, Parent, make_emitter
+from qdagents.emitters import EMITTERS, Parent, make_emitter
 
 CONF = Path(__file__).resolve().parents[2] / "qdagents" / "conf" / "emitters"
 

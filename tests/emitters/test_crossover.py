@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emitters import EmitFailure, LLMCrossover, LLMMutation, Parent, make_emitter
+from qdagents.emitters import EmitFailure, LLMCrossover, LLMMutation, Parent, make_emitter
 
 A = Parent(id="a", files={"agent.py": "MAX_STEPS = 5\nTOOLS = ['bash']\n"}, fitness=0.25,
            descriptors={"tool_count": 1.0}, feedback=["- t1: failed"])

@@ -1,6 +1,6 @@
 import numpy as np
 
-from emitters import empty_neighbours, target_toward_empty_neighbour
+from qdagents.emitters import empty_neighbours, target_toward_empty_neighbour
 from qdagents.archive import Archive, DescriptorSpec
 
 SPECS = [DescriptorSpec("tool_count", "tools", 0.5, 4.5, 4),

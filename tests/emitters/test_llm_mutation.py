@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emitters import EmitFailure, LLMMutation, Parent
+from qdagents.emitters import EmitFailure, LLMMutation, Parent
 
 PARENT = Parent(id="p", files={"agent.py": "MAX_STEPS = 5\n"}, fitness=0.25,
                 descriptors={"tool_count": 2.0}, feedback=["- t1: 2 of 3 hidden tests failed"])

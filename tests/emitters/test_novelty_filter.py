@@ -1,7 +1,7 @@
 import pytest
 
-from emitters import NoveltyFilter, shingle_similarity
-from emitters._novelty_filter import shingles
+from qdagents.emitters import NoveltyFilter, shingle_similarity
+from qdagents.emitters._novelty_filter import shingles
 
 
 def test_shingle_similarity_by_hand():

@@ -3,8 +3,8 @@ import ast
 import numpy as np
 import pytest
 
-from emitters import EmitFailure, Parent, RandomStructural, make_emitter
-from emitters._random_structural import OPERATORS, PROMPT_SENTENCES
+from qdagents.emitters import EmitFailure, Parent, RandomStructural, make_emitter
+from qdagents.emitters._random_structural import OPERATORS, PROMPT_SENTENCES
 
 AGENT = '''"""A tiny agent."""
 MAX_STEPS = 8

@@ -1,6 +1,6 @@
 import pytest
 
-from emitters import EditError, apply_edits, parse_edits
+from qdagents.emitters import EditError, apply_edits, parse_edits
 
 ANSWER = """Add a retry.
 

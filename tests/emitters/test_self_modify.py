@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emitters import EmitFailure, Parent, SelfModify
+from qdagents.emitters import EmitFailure, Parent, SelfModify
 
 PARENT = Parent(id="p", files={"agent.py": "MAX_STEPS = 8\n"}, fitness=0.3,
                 descriptors={"tool_count": 2.0}, feedback=["- t1: 1 of 4 hidden tests failed"])

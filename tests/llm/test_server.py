@@ -143,7 +143,7 @@ def test_close_waits_for_a_call_in_flight_but_not_forever(recorder, use_model):
 
 
 def test_the_real_offline_model_behind_the_socket(recorder, use_model):
-    offline = pytest.importorskip("qdagents.llm._offline")
+    offline = pytest.importorskip("qdagents.offline._model")
     use_model(offline.OfflineModel())
     meter = Meter()
     gw = Gateway(model="qdagents/coder", db=recorder, seed=0)

@@ -6,10 +6,10 @@ import random
 import types
 from pathlib import Path
 
-from qdagents.llm._offline import OfflineModel
-from qdagents.llm._offline_catalogue import CATALOGUE
-from emitters import apply_edits, parse_edits
-from qdagents.llm._offline_mutator import render
+from qdagents.offline._model import OfflineModel
+from qdagents.offline._catalogue import CATALOGUE
+from qdagents.emitters import apply_edits, parse_edits
+from qdagents.offline._mutator import render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).with_name("fixtures")

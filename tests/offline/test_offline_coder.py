@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from offline_helpers import FIXTURES, drive, load_agent, variant
-from qdagents.llm._offline import OfflineModel
-from qdagents.llm._offline_coder import LOOK_COMMAND
-from qdagents.llm._offline_repair import candidates, masked_lines
+from qdagents.offline._model import OfflineModel
+from qdagents.offline._coder import LOOK_COMMAND
+from qdagents.offline._repair import candidates, masked_lines
 
 SOURCE = '''def is_adult(age):
     """Adults are 18 or older."""
@@ -219,7 +219,7 @@ def test_driven_fix_passes_hidden_tests(task_copy, tmp_path):
     ("insert_line", {"path": "string", "line": "integer", "text": "string"}, None),
     ("tools_info", {"path": "string"}, None)])
 def test_tool_shapes_are_recognised(name, params, kind):
-    from qdagents.llm._offline_tools import recognise
+    from qdagents.offline._tools import recognise
     schema = {"type": "function", "function": {"name": name, "parameters": {
         "type": "object", "properties": {k: {"type": t} for k, t in params.items()},
         "required": list(params)}}}

@@ -3,7 +3,7 @@
 import json
 
 from offline_helpers import SEED_AGENT, drive, load_agent, variant
-from qdagents.llm._offline import OfflineModel
+from qdagents.offline._model import OfflineModel
 
 MODULE = "".join(f"VALUE_{i} = {i}  # a long line of padding to make the file big\n"
                  for i in range(1, 121)) + "MAX_STEPS = 8\n"
@@ -154,7 +154,7 @@ def test_bug_fix_reads_a_long_module_in_pieces(tmp_path, monkeypatch):
 
 
 def test_code_mentioning_a_cut_marker_is_not_taken_for_cut_output():
-    from qdagents.llm._offline_coder import _CUT
+    from qdagents.offline._coder import _CUT
     source = SEED_AGENT.read_text()
     assert "characters cut" in source and not _CUT.search(source)
     assert _CUT.search("abc\n[... 120 characters cut ...]\nxyz")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from qdagents.llm._offline import OfflineModel, count_tokens, message_text, prompt_tokens
+from qdagents.offline._model import OfflineModel, count_tokens, message_text, prompt_tokens
 
 from offline_helpers import load_agent, variant
 

@@ -6,11 +6,11 @@ import re
 import pytest
 
 from offline_helpers import FIXTURES, SEED_AGENT, apply_answer, load_agent, variant
-from emitters import EditError, parse_edits
-from qdagents.llm._offline import OfflineModel
-from qdagents.llm._offline_bench import run_task
-from qdagents.llm._offline_catalogue import CATALOGUE, FINE_EDIT_TOOLS, remove_tool, tool_names
-from qdagents.llm._offline_mutator import TARGETS, render
+from qdagents.emitters import EditError, parse_edits
+from qdagents.offline._model import OfflineModel
+from qdagents.offline._bench import run_task
+from qdagents.offline._catalogue import CATALOGUE, FINE_EDIT_TOOLS, remove_tool, tool_names
+from qdagents.offline._mutator import TARGETS, render
 
 SEED = SEED_AGENT.read_text()
 BLOCK = re.compile(r"^agent\.py\n<<<<<<< SEARCH\n.*?\n=======\n.*?\n>>>>>>> REPLACE$", re.S | re.M)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from offline_helpers import FIXTURES, SEED_AGENT, load_agent
-from qdagents.llm._offline_bench import DirectGateway, run_task
+from qdagents.offline._bench import DirectGateway, run_task
 
 SOURCE = SEED_AGENT.read_text()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
+from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
 
 DIAGNOSE = ("You analyse a coding agent's failures. From its code and the tasks it failed, write "
             "one short problem statement: what the agent should change in its own code so that "

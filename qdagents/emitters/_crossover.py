@@ -8,8 +8,8 @@ child is A plus what the model takes from B. The loop records both parents (A fi
 
 from __future__ import annotations
 
-from emitters._base import Complete, EmitFailure, Parent, Proposal
-from emitters._llm_mutation import FORMAT, LLMMutation, rationale, request_edits
+from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal
+from qdagents.emitters._llm_mutation import FORMAT, LLMMutation, rationale, request_edits
 
 SYSTEM = ("You improve coding agents by recombining two of them. An agent is a small Python "
           "program that solves coding tasks by talking to an LLM through tools. Combine the "

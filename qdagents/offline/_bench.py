@@ -1,7 +1,7 @@
 """A minimal in-process bench for the offline model and agents: no gateway, no sandbox.
 
 :class:`DirectGateway` serves ``POST /v1/chat/completions`` on a unix socket straight from an
-:class:`~qdagents.llm._offline.OfflineModel` (no litellm, metering or budgets), and
+:class:`~qdagents.offline._model.OfflineModel` (no litellm, metering or budgets), and
 :func:`run_task` runs one agent folder on one task folder in the built-in layout (``problem.md``,
 ``workspace/``, ``hidden/``) as a plain subprocess, then runs the hidden tests on a copy. It exists
 to check the offline model and the seed agent in isolation (``tests/offline``,
@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from qdagents.llm._meter import lines_emitted
-from qdagents.llm._offline import OfflineModel
+from qdagents.offline._model import OfflineModel
 
 
 class _Handler(BaseHTTPRequestHandler):

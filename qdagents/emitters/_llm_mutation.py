@@ -7,8 +7,8 @@ error and retried (``retries`` times) before the attempt is recorded as a failur
 
 from __future__ import annotations
 
-from emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
-from emitters._search_replace import EditError, apply_edits, parse_edits, parse_rewrites
+from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
+from qdagents.emitters._search_replace import EditError, apply_edits, parse_edits, parse_rewrites
 
 SYSTEM = ("You improve coding agents. An agent is a small Python program that solves coding tasks "
           "by talking to an LLM through tools. Propose one focused change that makes it solve "

@@ -3,10 +3,10 @@
 It is not a language model. It answers two roles with hand-written policies that read only the
 request (never files, hidden tests or reference solutions):
 
-* ``coder`` (what agents talk to, :mod:`qdagents.llm._offline_coder`): a small program-repair
+* ``coder`` (what agents talk to, :mod:`qdagents.offline._coder`): a small program-repair
   searcher that looks at the code, proposes single-line mutations ranked by the test output it
   was shown, and runs the tests when the agent lets it;
-* ``mutator`` (what emitters talk to, :mod:`qdagents.llm._offline_mutator`): proposes scaffold
+* ``mutator`` (what emitters talk to, :mod:`qdagents.offline._mutator`): proposes scaffold
   changes to an agent as SEARCH/REPLACE edits from a fixed catalogue.
 
 Same ``(role, messages, tools, seed)`` → same answer: all randomness comes from a hash of the
@@ -78,8 +78,8 @@ class OfflineModel:
             tools: The OpenAI tool schemas offered, or None.
             seed: The request's seed; None is the same as 0.
         """
-        from qdagents.llm._offline_coder import code_reply
-        from qdagents.llm._offline_mutator import mutation_reply
+        from qdagents.offline._coder import code_reply
+        from qdagents.offline._mutator import mutation_reply
 
         if role not in ("coder", "mutator"):
             raise ValueError(f"unknown offline role {role!r}; use 'coder' or 'mutator'")

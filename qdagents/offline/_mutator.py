@@ -2,7 +2,7 @@
 
 It reads the emitter's user message — the parent's files as ``### File: <path>`` + a fenced
 block, its fitness, descriptors, feedback and an optional ``Target: <phrase>`` line — picks one
-applicable change from :data:`qdagents.llm._offline_catalogue.CATALOGUE` (preferring those that
+applicable change from :data:`qdagents.offline._catalogue.CATALOGUE` (preferring those that
 move the target; otherwise weighted towards the usually helpful ones) and answers with a one-
 paragraph rationale and the edits::
 
@@ -26,8 +26,8 @@ import json
 import random
 import re
 
-from emitters._search_replace import Edit, apply_edits
-from qdagents.llm._offline_catalogue import CATALOGUE, ScaffoldMutation
+from qdagents.emitters._search_replace import Edit, apply_edits
+from qdagents.offline._catalogue import CATALOGUE, ScaffoldMutation
 
 #: Share of answers whose first SEARCH text is deliberately wrong (no failure seen yet).
 BAD_EDIT_RATE = 0.05

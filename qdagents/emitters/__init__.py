@@ -1,14 +1,14 @@
 """Emitters: make child agents from parents (LLM mutation, LLM crossover, random structural,
 DGM self-modification)."""
 
-from emitters._base import Complete, EmitFailure, Emitter, Parent, Proposal, answer_text
-from emitters._crossover import LLMCrossover, crossover_prompt
-from emitters._directed import TARGET_PHRASES, empty_neighbours, target_toward_empty_neighbour
-from emitters._llm_mutation import LLMMutation, mutation_prompt
-from emitters._novelty_filter import NoveltyFilter, shingle_similarity
-from emitters._random_structural import RandomStructural
-from emitters._search_replace import Edit, EditError, apply_edits, find_edits, parse_edits
-from emitters._self_modify import SelfModify, Workshop
+from qdagents.emitters._base import Complete, EmitFailure, Emitter, Parent, Proposal, answer_text
+from qdagents.emitters._crossover import LLMCrossover, crossover_prompt
+from qdagents.emitters._directed import TARGET_PHRASES, empty_neighbours, target_toward_empty_neighbour
+from qdagents.emitters._llm_mutation import LLMMutation, mutation_prompt
+from qdagents.emitters._novelty_filter import NoveltyFilter, shingle_similarity
+from qdagents.emitters._random_structural import RandomStructural
+from qdagents.emitters._search_replace import Edit, EditError, apply_edits, find_edits, parse_edits
+from qdagents.emitters._self_modify import SelfModify, Workshop
 
 __all__ = ["Complete", "Edit", "EditError", "EmitFailure", "Emitter", "LLMCrossover",
            "LLMMutation", "NoveltyFilter", "Parent", "Proposal", "RandomStructural", "SelfModify", "Workshop",

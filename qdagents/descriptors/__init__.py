@@ -1,7 +1,7 @@
 """Behavioural descriptors of agents, measured from their evaluations."""
 
-from descriptors._embedding import code_text, novelty
-from descriptors._measured import (DESCRIPTORS, Descriptor, agent_lines, code_novelty,
+from qdagents.descriptors._embedding import code_text, novelty
+from qdagents.descriptors._measured import (DESCRIPTORS, Descriptor, agent_lines, code_novelty,
                                    edit_granularity, llm_calls_per_task, measure, token_cost,
                                    tool_count)
 

@@ -24,7 +24,7 @@ import ast
 import re
 from typing import Callable
 
-from emitters._base import Complete, EmitFailure, Parent, Proposal
+from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal
 
 PROMPT_SENTENCES = ("Read the relevant files before you change them.",
                     "Run the tests before you finish.",

@@ -10,7 +10,7 @@ the next step:
 3. if the tests it ran after its latest edit pass → answer ``DONE``;
 4. if it has edited and cannot test → stop (one shot);
 5. if it has edited and the tests fail, or it has not edited yet → restore what it changed and
-   apply the best untried candidate from :mod:`qdagents.llm._offline_repair` with the finest edit
+   apply the best untried candidate from :mod:`qdagents.offline._repair` with the finest edit
    tool offered, then run the tests if it can;
 6. if no candidate is left, or it has failed ``PATIENCE`` times and nothing tells it to keep
    trying → stop.
@@ -31,9 +31,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from emitters._search_replace import find_edits
-from qdagents.llm._offline_repair import Candidate, Evidence, is_test_file, rank
-from qdagents.llm._offline_tools import Toolkit, ToolShape, recognise
+from qdagents.emitters._search_replace import find_edits
+from qdagents.offline._repair import Candidate, Evidence, is_test_file, rank
+from qdagents.offline._tools import Toolkit, ToolShape, recognise
 
 #: A shell command that prints every Python file under the workspace with a ``==> path <==`` header.
 LOOK_COMMAND = ("for f in $(find . -name '*.py' -not -path '*/.*' | sort); "
