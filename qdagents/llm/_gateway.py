@@ -326,6 +326,14 @@ class Gateway:
         self._fail(meter, row, request, error, started)
         raise EmbeddingError(f"embedding failed: {error['error']['message']}")
 
+    def record_error(self, request: Any, body: dict, *, meter: Meter, purpose: str = "agent",
+                     agent_id: str | None = None, task_id: str | None = None) -> None:
+        """Records a call that failed on its way to or from the gateway (a Dask worker's relay
+        that lost it) as an ``llm_calls`` error row, and counts the error on ``meter``."""
+        row = {"purpose": purpose, "agent_id": agent_id, "task_id": task_id,
+               "model": self.model_for(purpose), "request_hash": None, "occurrence": None}
+        self._fail(meter, row, request, body, time.monotonic())
+
     def _fail(self, meter: Meter, row: dict, request: Any, body: dict, started: float) -> dict:
         latency = time.monotonic() - started
         meter.add_error(latency=latency)
