@@ -4,12 +4,16 @@ With an ``address`` (``tcp://HOST:8786`` or ``tls://HOST:8786``) the controller 
 cluster started however the user likes (``dask scheduler`` / ``dask worker``, dask-jobqueue on
 Slurm or PBS, the Kubernetes operator). Without one it starts a ``LocalCluster`` of worker
 *processes* on this machine, the path tests and laptops take: each worker process runs
-``threads_per_worker`` tasks at once, each in a sandbox of its own.
+``threads_per_worker`` tasks at once, each in a sandbox of its own. Those processes are the
+controller's children, so they start with every credential-like environment variable blanked:
+provider keys stay with the controller's gateway here too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import socket
 import ssl
 from urllib.parse import urlparse
@@ -17,6 +21,15 @@ from urllib.parse import urlparse
 __all__ = ["DaskCluster"]
 
 log = logging.getLogger(__name__)
+
+#: Environment variables that may hold credentials (provider keys and the like). A LocalCluster's
+#: worker processes are started by the controller and would inherit them; they get them blank.
+CREDENTIAL = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL|^AWS_|^AZURE_|^VERTEX", re.I)
+
+
+def scrubbed_environment() -> dict[str, str]:
+    """The credential-like variables of this process, blanked (``{name: ""}``)."""
+    return {name: "" for name in os.environ if CREDENTIAL.search(name)}
 
 
 class DaskCluster:
@@ -47,7 +60,8 @@ class DaskCluster:
             self.cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                 host="127.0.0.1", protocol=protocol, security=self.security,
-                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
+                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR,
+                env=scrubbed_environment())
             try:
                 self.client = Client(self.cluster, security=self.security, timeout=timeout)
             except BaseException:
