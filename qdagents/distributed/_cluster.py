@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Environment variables that may hold credentials (provider keys and the like). A LocalCluster's
 #: worker processes are started by the controller and would inherit them; they get them blank.
-CREDENTIAL = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL|^AWS_|^AZURE_|^VERTEX", re.I)
+CREDENTIAL = re.compile(r"(_KEY|_TOKEN|_SECRET|PASSWORD|CREDENTIALS|_KEY_ID)$|API_KEY|ACCESS_KEY",
+                        re.I)
 
 
 def scrubbed_environment() -> dict[str, str]:
@@ -44,12 +45,14 @@ class DaskCluster:
         min_workers: Workers to wait for before the run starts (an existing cluster's workers
             may still be joining).
         timeout: Seconds to wait for the scheduler and for ``min_workers``.
-        dashboard: Start the LocalCluster's dashboard (on any free port).
+
+    A LocalCluster's scheduler serves its HTTP endpoints (the dashboard, when bokeh is
+    installed) on a free loopback port: :attr:`dashboard_link`.
     """
 
     def __init__(self, *, address: str | None = None, workers: int = 2,
                  threads_per_worker: int = 1, tls=None, min_workers: int = 1,
-                 timeout: float = 60.0, dashboard: bool = False) -> None:
+                 timeout: float = 60.0) -> None:
         from distributed import Client, LocalCluster
 
         self.address = address
@@ -60,7 +63,7 @@ class DaskCluster:
             self.cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                 host="127.0.0.1", protocol=protocol, security=self.security,
-                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR,
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                 env=scrubbed_environment())
             try:
                 self.client = Client(self.cluster, security=self.security, timeout=timeout)
@@ -81,6 +84,10 @@ class DaskCluster:
     @property
     def scheduler_address(self) -> str:
         return self.client.scheduler.address if self.client.scheduler else str(self.address)
+
+    @property
+    def dashboard_link(self) -> str:
+        return self.client.dashboard_link
 
     @property
     def workers(self) -> dict[str, dict]:

@@ -1,0 +1,160 @@
+"""Tasks of an agent on a LocalCluster of worker processes, each in a real bubblewrap sandbox.
+
+The controller keeps the gateway, the meters and the database; workers only run sandboxes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from relay_support import llm_rows
+
+from qdagents.agents import read_folder
+from qdagents.cli import compose
+from qdagents.components import build_evaluator, build_gateway, seed_agent_dir
+from qdagents.distributed import (DaskCluster, DaskTaskRunner, RelayEndpoint, RelayTicket,
+                                  WorkerUnusable, check_worker)
+from qdagents.store import RunDatabase
+
+pytestmark = pytest.mark.bwrap
+
+FAKE_KEY = ("QDAGENTS_TEST_PROVIDER_API_KEY", "sk-never-on-a-worker")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes, started while the controller holds a provider key."""
+    from sandbox_support import bwrap_works, need
+
+    need(bwrap_works(), "bubblewrap")
+    os.environ[FAKE_KEY[0]] = FAKE_KEY[1]
+    try:
+        with DaskCluster(workers=2) as cluster:
+            yield cluster
+    finally:
+        del os.environ[FAKE_KEY[0]]
+
+
+@pytest.fixture
+def cfg():
+    return compose(["tasks.limit=3", "sandbox=bwrap"])
+
+
+def local_measures(cfg, tmp_path, name="local"):
+    """Per-task results of the seed agent evaluated at home (the reference)."""
+    evaluator = build_evaluator(cfg, gateway=build_gateway(
+        cfg, db=RunDatabase(tmp_path / f"{name}.sqlite")))
+    return {r.task_id: r for r in evaluator.evaluate("seed", seed_agent_dir()).tasks}
+
+
+def measure(result) -> tuple:
+    return (result.passed, result.tokens, result.llm_calls, result.lines_emitted,
+            result.tools_offered, result.lines_changed, result.exit_code)
+
+
+def runner_for(cfg, cluster, endpoint, evaluator, sandbox=None):
+    return DaskTaskRunner(client=cluster.client, endpoint=endpoint,
+                          sandbox=sandbox or dict(cfg["sandbox"]),
+                          agent_limits=evaluator.agent_limits, test_limits=evaluator.test_limits)
+
+
+def test_tasks_on_workers_measure_what_a_local_evaluation_measures(cfg, cluster, tmp_path):
+    expected = local_measures(cfg, tmp_path)
+    db = RunDatabase(tmp_path / "dask.sqlite")
+    gateway = build_gateway(cfg, db=db)
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    with RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, evaluator)
+        checks = runner.preflight()
+        results = runner.run_tasks("seed", read_folder(seed_agent_dir()), evaluator.suite.tasks,
+                                   new_meter=evaluator.task_meter)
+    assert {c.worker for c in checks} == set(cluster.workers) and all(c.ok for c in checks)
+    assert [r.task_id for r in results] == evaluator.suite.ids
+    assert {r.task_id: measure(r) for r in results} == {
+        k: measure(v) for k, v in expected.items()}
+    assert any(r.passed for r in results) and all(r.llm_calls > 0 for r in results)
+    rows = llm_rows(db, "seed")           # recorded by the controller, per task
+    assert {r["task_id"] for r in rows} == set(evaluator.suite.ids)
+    assert len(rows) == sum(r.llm_calls for r in results)
+
+
+def test_provider_keys_do_not_reach_the_workers(cluster):
+    assert os.environ[FAKE_KEY[0]] == FAKE_KEY[1]
+    seen = cluster.client.run(lambda: os.environ.get(FAKE_KEY[0]))   # read on each worker
+    assert seen and set(seen.values()) == {""}
+
+
+def test_preflight_names_the_worker_whose_sandbox_cannot_judge(cfg, cluster, tmp_path):
+    gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "run.sqlite"))
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    broken = {"backend": "bwrap", "bwrap": "/nonexistent/bwrap"}
+    with RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, evaluator, sandbox=broken)
+        with pytest.raises(WorkerUnusable) as error:
+            runner.preflight()
+        assert error.value.worker in cluster.workers
+        assert "cannot judge task" in str(error.value) and "more unusable worker" in str(error.value)
+        # a worker that joins after the preflight is held to the same rule on its first task
+        with pytest.raises(WorkerUnusable, match="cannot judge task"):
+            runner.run_tasks("seed", read_folder(seed_agent_dir()), evaluator.suite.tasks[:1],
+                             new_meter=evaluator.task_meter)
+        assert endpoint.sessions == {}
+
+
+def test_preflight_says_what_is_missing(cluster):
+    """A missing docker image, an unreachable relay and another qdagents version are each
+    named (checked in this process, as a worker would)."""
+    closed = RelayTicket(host="127.0.0.1", port=1, session="s", key=bytes(32), model="m")
+    check = check_worker(sandbox={"backend": "docker", "image": "qdagents-no-such-image:0"},
+                         ticket=closed, version="0.0.0-elsewhere")
+    text = " | ".join(check.problems)
+    assert not check.ok
+    assert "0.0.0-elsewhere on the controller" in text
+    assert "sandbox docker:" in text
+    assert "cannot reach the controller's relay at 127.0.0.1:1" in text
+
+
+def test_a_worker_killed_mid_task_loses_only_that_attempt(cfg, tmp_path, model_latency):
+    """SIGKILL a worker process while its agent is mid-task: Dask runs the task again
+    elsewhere, the task is counted once with the meter of the attempt that came back, and the
+    lost attempt's calls stay recorded."""
+    cfg = compose(["tasks.limit=2", "sandbox=bwrap"])
+    expected = local_measures(cfg, tmp_path)
+    model_latency(0.7)
+    db = RunDatabase(tmp_path / "dask.sqlite")
+    gateway = build_gateway(cfg, db=db)
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    with DaskCluster(workers=2) as cluster, RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, evaluator)
+        runner.preflight()
+        out = []
+        thread = threading.Thread(target=lambda: out.append(runner.run_tasks(
+            "seed", read_folder(seed_agent_dir()), evaluator.suite.tasks,
+            new_meter=evaluator.task_meter)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            victim = next((s for s in list(endpoint.sessions.values()) if s.answered), None)
+            time.sleep(0.05)
+        assert victim is not None, "no task made a call"
+        worker = next(w for w, keys in cluster.client.processing().items()
+                      if any(victim.id[:8] in str(k) for k in keys))
+        pid = cluster.client.run(os.getpid, workers=[worker])[worker]
+        os.kill(pid, signal.SIGKILL)
+        thread.join(120)
+        assert not thread.is_alive()
+    results = out[0]
+    assert [r.task_id for r in results] == evaluator.suite.ids            # each task once
+    assert {r.task_id: measure(r) for r in results} == {
+        k: measure(v) for k, v in expected.items()}
+    victim_result = next(r for r in results if r.task_id == victim.task_id)
+    calls = [m.calls for m in victim.meters.values()]
+    assert len(calls) == 2 and min(calls) >= 1                              # two attempts
+    assert victim_result.llm_calls in calls
+    rows = [r for r in llm_rows(db, "seed") if r["task_id"] == victim.task_id]
+    assert len([r for r in rows if r["error"] is None]) == sum(calls)      # lost calls recorded
