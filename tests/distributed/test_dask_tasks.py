@@ -158,3 +158,37 @@ def test_a_worker_killed_mid_task_loses_only_that_attempt(cfg, tmp_path, model_l
     assert victim_result.llm_calls in calls
     rows = [r for r in llm_rows(db, "seed") if r["task_id"] == victim.task_id]
     assert len([r for r in rows if r["error"] is None]) == sum(calls)      # lost calls recorded
+
+
+def test_with_tls_the_cluster_and_the_relay_are_encrypted_and_need_a_certificate(cfg, tmp_path):
+    """Dask's mutual TLS secures the scheduler, the workers and the relay with one set of
+    certificates; a caller without a certificate from the cluster's CA is refused."""
+    import ssl
+    from dataclasses import replace
+
+    from distributed import Security
+    from relay_support import chat
+
+    from qdagents.distributed import GatewayRelay
+    from qdagents.llm import Meter
+
+    db = RunDatabase(tmp_path / "tls.sqlite")
+    gateway = build_gateway(cfg, db=db)
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    with DaskCluster(workers=1, tls=Security.temporary()) as cluster:
+        assert cluster.scheduler_address.startswith("tls://")
+        with RelayEndpoint(gateway, tls_context=cluster.relay_tls_context()) as endpoint:
+            runner = runner_for(cfg, cluster, endpoint, evaluator)
+            runner.preflight()
+            [result] = runner.run_tasks("seed", read_folder(seed_agent_dir()),
+                                        evaluator.suite.tasks[:1], new_meter=evaluator.task_meter)
+            assert result.llm_calls > 0 and result.exit_code == 0
+            session = endpoint.open_session(agent_id="intruder", task_id="t")
+            anyone = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            anyone.check_hostname, anyone.verify_mode = False, ssl.CERT_NONE
+            for ticket, context in ((replace(endpoint.ticket(session), tls=False), None),
+                                    (endpoint.ticket(session), anyone)):
+                body = GatewayRelay(ticket, attempt="a", tls_context=context,
+                                    timeout=2).complete(chat(), meter=Meter())
+                assert body["error"]["type"] == "relay_error"
+    assert llm_rows(db, "intruder") == [] and len(llm_rows(db, "seed")) == result.llm_calls
