@@ -15,12 +15,12 @@ from dataclasses import replace
 from typing import Callable
 
 from qdagents.distributed._relay import RelayEndpoint
-from qdagents.distributed._work import (TaskWork, WorkerCheck, WorkerUnusable, ensure_checked,
-                                        run_task)
+from qdagents.distributed._work import (TaskWork, WorkerCheck, WorkerUnusable, WorkshopWork,
+                                        ensure_checked, run_task, run_workshop)
 from qdagents.llm import Meter
 from qdagents.sandbox import Limits
 
-__all__ = ["DaskTaskRunner", "metered"]
+__all__ = ["DaskTaskRunner", "DaskWorkshop", "metered"]
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +133,53 @@ class DaskTaskRunner:
                     future.cancel()
             for session in sessions:
                 self.endpoint.discard(session)
+
+    def run_workshop(self, *, step: int, label: str, agent_files: dict[str, str],
+                     workspace: dict[str, str], problem: str,
+                     new_meter: Callable[[], Meter] = Meter) -> dict[str, str]:
+        """Runs an agent on ``workspace`` on a worker; returns the workspace's files afterwards
+        (its calls are recorded under ``label`` and task ``self-modify-<step>``).
+
+        Raises:
+            WorkerUnusable: the worker failed its preflight.
+            Exception: whatever made the cluster give up on it (the emitter's failure).
+        """
+        session = self.endpoint.open_session(agent_id=label, task_id=f"self-modify-{step}",
+                                             new_meter=new_meter)
+        work = WorkshopWork(label=label, step=step, agent_files=agent_files, workspace=workspace,
+                            problem=problem, sandbox=self.sandbox, agent_limits=self.agent_limits,
+                            ticket=self.endpoint.ticket(session))
+        future = self.client.submit(run_workshop, work, pure=False, retries=0,
+                                    key=f"qdagents-workshop-{step}-{session.id[:8]}")
+        try:
+            outcome = future.result()
+            self.endpoint.finish(session, attempt=outcome.attempt, lost=outcome.lost_calls)
+            return outcome.result
+        finally:
+            if not future.done():
+                future.cancel()
+            self.endpoint.discard(session)
+
+
+class DaskWorkshop:
+    """:class:`qdagents.components.AgentWorkshop` on a Dask worker: DGM-style self-modification
+    without a sandbox on the controller.
+
+    Args:
+        runner: The run's :class:`DaskTaskRunner`.
+        step: The proposal's step.
+        seed_agent: The seed agent's folder (the editor of ``meta_agent=seed``); default the
+            built-in one.
+    """
+
+    def __init__(self, runner: DaskTaskRunner, *, step: int, seed_agent: str | None = None):
+        from qdagents.agents import read_folder
+        from qdagents.components import seed_agent_dir
+
+        self.runner, self.step = runner, step
+        self.seed_files = read_folder(seed_agent or seed_agent_dir())
+
+    def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
+            label: str) -> dict[str, str]:
+        return self.runner.run_workshop(step=self.step, label=label, agent_files=agent_files,
+                                        workspace=workspace, problem=problem)

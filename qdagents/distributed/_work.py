@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,8 +33,8 @@ from qdagents.distributed._relay import GatewayRelay, RelayTicket
 from qdagents.sandbox import Limits
 from qdagents.tasks import Task, write_files
 
-__all__ = ["TaskOutcome", "TaskWork", "WorkerCheck", "WorkerUnusable", "check_worker",
-           "ensure_checked", "run_task"]
+__all__ = ["TaskOutcome", "TaskWork", "WorkerCheck", "WorkerUnusable", "WorkshopWork",
+           "check_worker", "ensure_checked", "run_task", "run_workshop"]
 
 
 class WorkerUnusable(RuntimeError):
@@ -77,6 +78,31 @@ class TaskWork:
         return cls(task=replace(task, reference={}), **values)
 
 
+@dataclass(frozen=True)
+class WorkshopWork:
+    """An agent run on a workspace that is not a task (DGM self-modification: the workspace is
+    an agent's own code), as plain values for a worker; it returns what the workspace became.
+
+    Attributes:
+        label: Whose calls these are (the parent's id, recorded as the calls' agent).
+        step: The proposal's step (calls are recorded under task ``self-modify-<step>``).
+        agent_files: The agent that runs (the editor).
+        workspace: The files it works on.
+        problem: What it is asked to do.
+        sandbox, agent_limits, ticket, version: As in :class:`TaskWork`.
+    """
+
+    label: str
+    step: int
+    agent_files: dict[str, str]
+    workspace: dict[str, str]
+    problem: str
+    sandbox: dict
+    agent_limits: Limits
+    ticket: RelayTicket
+    version: str = qdagents.__version__
+
+
 @dataclass
 class TaskOutcome:
     """What a worker sends back: the task's result and how this attempt went.
@@ -86,7 +112,7 @@ class TaskOutcome:
     """
 
     attempt: str
-    result: object            # qdagents.evaluation.TaskResult
+    result: object            # a TaskResult; for a WorkshopWork, the workspace's files
     worker: str
     lost_calls: list[dict] = field(default_factory=list)
     started: float = 0.0
@@ -150,6 +176,34 @@ def run_task(work: TaskWork) -> TaskOutcome:
     Raises:
         WorkerUnusable: this worker failed its preflight check (the run must stop).
     """
+    with _relayed(work, test_limits=work.test_limits) as (evaluator, outcome):
+        with tempfile.TemporaryDirectory(prefix="qdagents-worker-") as tmp:
+            agent_dir = Path(tmp) / "agent"
+            write_files(work.agent_files, agent_dir)
+            outcome.result = evaluator.run_task(work.agent_id, agent_dir, work.task)
+    return outcome
+
+
+def run_workshop(work: WorkshopWork) -> TaskOutcome:
+    """Runs an agent on a workspace on this worker; the outcome's result is the workspace's
+    files afterwards (see :class:`qdagents.components.AgentWorkshop`, which this reuses).
+
+    Raises:
+        WorkerUnusable: this worker failed its preflight check (the run must stop).
+    """
+    from qdagents.components import AgentWorkshop
+
+    with _relayed(work, test_limits=work.agent_limits) as (evaluator, outcome):
+        workshop = AgentWorkshop(evaluator, step=work.step)
+        outcome.result = workshop.run(work.agent_files, work.workspace, work.problem,
+                                      label=work.label)
+    return outcome
+
+
+@contextmanager
+def _relayed(work, *, test_limits: Limits):
+    """An evaluator on this worker whose agents reach the controller through the relay, and
+    the outcome to fill in (its lost calls and end time are set on the way out)."""
     from qdagents.evaluation import Evaluator
 
     started = time.time()
@@ -157,18 +211,14 @@ def run_task(work: TaskWork) -> TaskOutcome:
     check = ensure_checked(sandbox=work.sandbox, ticket=work.ticket, version=work.version)
     if not check.ok:
         raise WorkerUnusable(worker, check.problems)
-    attempt = uuid.uuid4().hex
-    relay = GatewayRelay(work.ticket, attempt=attempt, tls_context=worker_tls_context(),
+    outcome = TaskOutcome(attempt=uuid.uuid4().hex, result=None, worker=worker, started=started)
+    relay = GatewayRelay(work.ticket, attempt=outcome.attempt, tls_context=worker_tls_context(),
                          timeout=work.agent_limits.seconds + 60)
     evaluator = Evaluator(suite=None, sandbox=worker_sandbox(work.sandbox), gateway=relay,
                           descriptor_names=[], agent_limits=work.agent_limits,
-                          test_limits=work.test_limits)
-    with tempfile.TemporaryDirectory(prefix="qdagents-worker-") as tmp:
-        agent_dir = Path(tmp) / "agent"
-        write_files(work.agent_files, agent_dir)
-        result = evaluator.run_task(work.agent_id, agent_dir, work.task)
-    return TaskOutcome(attempt=attempt, result=result, worker=worker, lost_calls=relay.lost,
-                       started=started, finished=time.time())
+                          test_limits=test_limits)
+    yield evaluator, outcome
+    outcome.lost_calls, outcome.finished = relay.lost, time.time()
 
 
 def ensure_checked(*, sandbox: dict, ticket: RelayTicket,

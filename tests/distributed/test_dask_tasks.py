@@ -192,3 +192,28 @@ def test_with_tls_the_cluster_and_the_relay_are_encrypted_and_need_a_certificate
                                     timeout=2).complete(chat(), meter=Meter())
                 assert body["error"]["type"] == "relay_error"
     assert llm_rows(db, "intruder") == [] and len(llm_rows(db, "seed")) == result.llm_calls
+
+
+def test_self_modification_runs_on_a_worker_as_at_home(cfg, cluster, tmp_path):
+    """DGM self-modification through DaskWorkshop leaves the same code as AgentWorkshop, with
+    its calls recorded at home under the parent's id and task self-modify-<step>."""
+    from qdagents.components import AgentWorkshop
+    from qdagents.distributed import DaskWorkshop
+
+    files = read_folder(seed_agent_dir())
+    problem = ("The files in the working directory are the code of a coding agent (its entry "
+               "point is agent.py). Improve the agent by editing these files.\n\n"
+               "Add a tool that runs the tests and shows their output.")
+    home_gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "home.sqlite"))
+    expected = AgentWorkshop(build_evaluator(cfg, gateway=home_gateway), step=7).run(
+        files, dict(files), problem, label="parent-1")
+    db = RunDatabase(tmp_path / "dask.sqlite")
+    gateway = build_gateway(cfg, db=db)
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    with RelayEndpoint(gateway) as endpoint:
+        workshop = DaskWorkshop(runner_for(cfg, cluster, endpoint, evaluator), step=7)
+        assert workshop.seed_files == files
+        after = workshop.run(files, dict(files), problem, label="parent-1")
+    assert after == expected and after != files
+    rows = llm_rows(db, "parent-1")
+    assert rows and {r["task_id"] for r in rows} == {"self-modify-7"}
