@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 PREFLIGHT_SECONDS = 300.0
 
 
+def allowed_failures() -> int:
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures"))
+
+
 def metered(result, meter: Meter):
     """``result`` with its LLM measurements taken from the controller's ``meter``."""
     return replace(result, tokens=meter.tokens, llm_calls=meter.calls,
@@ -69,7 +75,13 @@ class DaskTaskRunner:
                                           workers=[address], allow_other_workers=False,
                                           pure=False)
                        for address in workers]
-            checks = [future.result(timeout=timeout) for future in futures]
+            checks = []
+            for address, future in zip(workers, futures):
+                try:
+                    checks.append(future.result(timeout=timeout))
+                except TimeoutError:
+                    raise WorkerUnusable(address, [f"its preflight did not finish in {timeout:g}s"
+                                                   ]) from None
         finally:
             self.endpoint.discard(session)
         bad = [check for check in checks if not check.ok]
@@ -86,12 +98,14 @@ class DaskTaskRunner:
 
         ``new_meter`` makes the meter of one attempt of one task (with the per-task budget
         inside the evaluation's). A task whose worker died more often than Dask allows
-        (``distributed.scheduler.allowed-failures``) is a failed task with that reason.
+        (``distributed.scheduler.allowed-failures``) is a failed task with that reason; any
+        other failure is not the agent's and is raised, so the evaluation is not scored.
 
         Raises:
             WorkerUnusable: a worker failed its preflight on taking one of the tasks.
+            Exception: the cluster failed otherwise (scheduler lost, a bug on a worker).
         """
-        from distributed import wait
+        from distributed import KilledWorker, wait
 
         from qdagents.evaluation import TaskResult
 
@@ -112,16 +126,12 @@ class DaskTaskRunner:
             for task, session, future in zip(tasks, sessions, futures):
                 try:
                     outcome = future.result()
-                except WorkerUnusable:
-                    raise
-                except Exception as exc:   # KilledWorker, a lost scheduler, a bug on a worker
-                    log.warning("task %s of agent %s failed on the cluster: %r", task.id,
-                                agent_id, exc)
-                    self.endpoint.discard(session)
+                except KilledWorker as exc:   # its workers kept dying: perhaps the agent's doing
+                    log.warning("task %s of agent %s: %s", task.id, agent_id, exc)
                     results.append(TaskResult(
                         task_id=task.id, passed=False,
-                        reason=f"the cluster could not run this task: {type(exc).__name__}: "
-                               f"{exc}"))
+                        reason=f"the worker running this task died {allowed_failures() + 1} times "
+                               "(distributed.scheduler.allowed-failures); the task was given up"))
                     continue
                 meter = self.endpoint.finish(session, attempt=outcome.attempt,
                                              lost=outcome.lost_calls)
