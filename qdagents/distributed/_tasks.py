@@ -130,8 +130,8 @@ class DaskTaskRunner:
                     log.warning("task %s of agent %s: %s", task.id, agent_id, exc)
                     results.append(TaskResult(
                         task_id=task.id, passed=False,
-                        reason=f"the worker running this task died {allowed_failures() + 1} times "
-                               "(distributed.scheduler.allowed-failures); the task was given up"))
+                        reason=f"the task was given up: its worker died {allowed_failures() + 1} "
+                               "time(s), more than distributed.scheduler.allowed-failures allows"))
                     continue
                 meter = self.endpoint.finish(session, attempt=outcome.attempt,
                                              lost=outcome.lost_calls)

@@ -217,3 +217,31 @@ def test_self_modification_runs_on_a_worker_as_at_home(cfg, cluster, tmp_path):
     assert after == expected and after != files
     rows = llm_rows(db, "parent-1")
     assert rows and {r["task_id"] for r in rows} == {"self-modify-7"}
+
+
+def test_a_task_whose_workers_keep_dying_is_given_up_with_a_reason(cfg, tmp_path, model_latency):
+    """With distributed.scheduler.allowed-failures=0, one worker death gives the task up:
+    it is a failed task that says why, and the run goes on."""
+    import dask
+
+    model_latency(0.7)
+    gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "dask.sqlite"))
+    evaluator = build_evaluator(cfg, gateway=gateway)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            DaskCluster(workers=1) as cluster, RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, evaluator)
+        out = []
+        thread = threading.Thread(target=lambda: out.append(runner.run_tasks(
+            "seed", read_folder(seed_agent_dir()), evaluator.suite.tasks[:1],
+            new_meter=evaluator.task_meter)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any(s.answered for s in list(endpoint.sessions.values())):
+            assert time.monotonic() < deadline, "the task made no call"
+            time.sleep(0.05)
+        [pid] = cluster.client.run(os.getpid).values()
+        os.kill(pid, signal.SIGKILL)
+        thread.join(60)
+        assert endpoint.sessions == {}
+    [result] = out[0]
+    assert not result.passed and "its worker died 1 time(s)" in result.reason
