@@ -10,9 +10,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from qdagents.descriptors import DESCRIPTORS
+import dataclasses
+
+from qdagents.descriptors import DESCRIPTORS, CodeNovelty, Descriptor
 from qdagents.agents import read_folder
-from qdagents.archive import DescriptorSpec
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
 from qdagents.store import RunDatabase
@@ -24,10 +25,19 @@ def seed_agent_dir() -> Path:
     return Path(str(resources.files("qdagents") / "seed_agent"))
 
 
-def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
-    return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
-                           low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
-            for a in cfg["descriptors"]["axes"]]
+def descriptor_specs(cfg: dict) -> list[Descriptor]:
+    """The archive's axes: each configured descriptor over its configured range and bins."""
+    group = cfg["descriptors"]
+    axes = []
+    for a in group["axes"]:
+        axis = DESCRIPTORS[a["name"]].axis(low=float(a["low"]), high=float(a["high"]),
+                                           bins=int(a["bins"]))
+        if isinstance(axis, CodeNovelty):
+            axis = dataclasses.replace(axis, k=int(group.get("novelty_k", 3)),
+                                       embedding_model=group.get("embedding_model")
+                                       or axis.embedding_model)
+        axes.append(axis)
+    return axes
 
 
 class AgentWorkshop:

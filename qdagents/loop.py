@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from qdagents.descriptors import code_text, novelty
-from qdagents.emitters import (TARGET_PHRASES, EmitFailure, NoveltyFilter, Parent, make_emitter,
+from qdagents.emitters import (EmitFailure, NoveltyFilter, Parent, landed, make_emitter,
                       target_toward_empty_neighbour)
-from qdagents.emitters._directed import grid_position
 from qdagents.agents import AgentStore
 from qdagents.archive import Archive
 from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway, descriptor_specs,
@@ -118,7 +117,7 @@ class Run:
                 self.db.set_meta("condition_overrides", condition)
                 condition = ",".join(condition) or "default"
             self.db.set_meta("condition", condition)
-            self.db.set_meta("descriptors", [s.__dict__ for s in self.specs])
+            self.db.set_meta("descriptors", [s.as_record() for s in self.specs])
             self.db.set_meta("suite", [t.id for t in self.evaluator.suite.tasks])
 
     # ------------------------------------------------------------------------------------------
@@ -392,16 +391,9 @@ class Run:
 
     def _judge_aim(self, job: Job, evaluation: Evaluation) -> None:
         """Records whether a directed child moved one bin along its target axis, as asked."""
-        aims = {phrase: aim for aim, phrase in TARGET_PHRASES.items()}
-        if job.target not in aims:
-            return
-        axis_name, direction = aims[job.target]
-        axis = next((i for i, s in enumerate(self.specs) if s.name == axis_name), None)
-        if axis is None:
-            return
-        before = grid_position(self.specs, job.parents[0]["descriptors"])[axis]
-        after = grid_position(self.specs, evaluation.descriptors)[axis]
-        self.db.set_landed(job.step, after - before == direction)
+        moved = landed(self.specs, job.target, job.parents[0]["descriptors"], evaluation.descriptors)
+        if moved is not None:
+            self.db.set_landed(job.step, moved)
 
     def _offer(self, seq, agent_id, fitness, descriptors, parent_elite) -> None:
         insertion = self.archive.add(agent_id, fitness, descriptors)

@@ -18,14 +18,10 @@ from typing import Any
 import numpy as np
 from ribs.archives import GridArchive
 
-from qdagents.archive import DescriptorSpec
+from qdagents.descriptors import Descriptor
 from qdagents.store import EMITTER_RECORD_SQL
 
 __all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
-
-
-#: One axis of the archive grid, from ``meta.descriptors``; ``label`` carries the unit.
-Descriptor = DescriptorSpec
 
 
 @dataclass(frozen=True)
@@ -129,8 +125,10 @@ class RunData:
             meta = {key: _json(value) for key, value in _read(db, "SELECT key, value FROM meta")}
             config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
             specs = meta.get("descriptors") or config.get("archive", {}).get("descriptors") or []
-            descriptors = [Descriptor(d["name"], d.get("label", d["name"]), float(d["low"]),
-                                      float(d["high"]), int(d["bins"])) for d in specs]
+            descriptors = [Descriptor(name=d["name"], label=d.get("label", d["name"]),
+                                      unit=d.get("unit", ""), low=float(d["low"]),
+                                      high=float(d["high"]), bins=int(d["bins"]))
+                           for d in specs]
             agents = {}
             for id_, parents, emitter, step, created, status in _read(
                     db, "SELECT id, parents, emitter, step, created, status FROM agents "
