@@ -145,8 +145,25 @@ def curiosity(candidates: list[dict], children: dict[str, int], *,
     return weights / weights.sum()
 
 
+def latest(candidates: list[dict], children: dict[str, int], **_) -> np.ndarray:
+    """Always the newest candidate: DGM without open-ended exploration (Zhang et al. 2025).
+
+    The Darwin Gödel Machine's "DGM w/o open-ended exploration" ablation drops the archive as a
+    source of stepping stones and always builds on the latest version of the agent: its released
+    code (``DGM_outer.py``, baseline ``no_darwin``) takes the last agent that entered its
+    keep-all archive, i.e. the newest agent whose evaluation did not fail. Newest is the highest
+    ``seq`` (the order in which agents were told to the archive; the scheduler sets it), or the
+    last candidate when no candidate has one.
+    """
+    order = np.array([c.get("seq", i) for i, c in enumerate(candidates)], dtype=float)
+    p = np.zeros(len(candidates))
+    p[int(np.argmax(order))] = 1.0
+    return p
+
+
 STRATEGIES = {"uniform": uniform, "dgm": dgm, "score_prop": score_prop, "best": best,
-              "tournament": tournament, "novelty": novelty, "curiosity": curiosity}
+              "tournament": tournament, "novelty": novelty, "curiosity": curiosity,
+              "latest": latest}
 
 
 @dataclass

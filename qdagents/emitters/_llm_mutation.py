@@ -61,6 +61,7 @@ class LLMMutation:
     """
 
     parents_needed = 1
+    needs_workshop = False
 
     def __init__(self, *, name: str = "llm_mutation", retries: int = 2,
                  targets: list[str] | None = None, directed: bool = False, mode: str = "diff"):
@@ -73,7 +74,7 @@ class LLMMutation:
         self.directed = bool(directed)
 
     def propose(self, parents: list[Parent], *, complete: Complete, rng,
-                target: str | None = None) -> Proposal:
+                target: str | None = None, workshop=None) -> Proposal:
         """Makes one child; ``target`` (from the loop, e.g. a descriptor-directed target, see
         :func:`emitters.target_toward_empty_neighbour`) overrides the draw from ``targets``."""
         parent = parents[0]

@@ -117,3 +117,10 @@ def test_every_selection_conf_builds():
         assert s.probabilities(NOVEL, {}).sum() == pytest.approx(1.0)
         names.add(s.name)
     assert {"tournament", "novelty", "curiosity"} <= names
+
+
+def test_latest_is_the_newest_candidate():
+    # DGM w/o open-ended exploration: always the newest (highest seq) valid agent
+    pool = [dict(c, seq=s) for c, s in zip(POOL, [3, 9, 1, 4])]
+    assert Selection("latest").probabilities(pool, CHILDREN) == pytest.approx([0, 1, 0, 0])
+    assert probs("latest") == pytest.approx([0, 0, 0, 1])     # no seq: the last candidate
