@@ -58,22 +58,30 @@ def _hydra_run(argv: list[str]) -> None:
             container = validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
         except Exception as exc:
             _fail(f"invalid config: {exc}")
+        from qdagents.run import Run
+
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         overrides = condition_overrides(list(hc.overrides.task))
-        _start(container, run_dir, overrides).execute()
+        _open(lambda: Run.from_config(container, run_dir, condition=overrides)).execute()
         _finish(run_dir)
 
     sys.argv = ["qdagents run", *argv]
     run()
 
 
-def _start(cfg: dict, run_dir: Path, condition):
-    """The run, or a one-line error when its parts cannot be built (no sandbox, no task data)."""
-    from qdagents.loop import Run
+def _open(build):
+    """The run ``build()`` makes, or a one-line error: a directory that is not a run, a bad
+    config, parts that cannot be built here (no sandbox, no task data)."""
+    from qdagents.config import ConfigError
+    from qdagents.run import RunDirectoryError
 
     try:
-        return Run(cfg, run_dir, condition=condition)
+        return build()
+    except RunDirectoryError as exc:
+        _fail(str(exc))
+    except ConfigError as exc:
+        _fail(f"invalid config: {exc}")
     except STARTUP_ERRORS as exc:
         _fail(f"cannot start the run: {exc}")
 
@@ -101,45 +109,17 @@ def _summary(args) -> None:
 
 
 def _resume(args) -> None:
-    from omegaconf import OmegaConf
+    from qdagents.run import Run
 
-    from qdagents.config import ConfigError, validate
-    from qdagents.store import RunDatabase
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "run.sqlite").is_file():
-        _fail(f"{run_dir} is not a run directory (no run.sqlite)")
-    db = RunDatabase(run_dir / "run.sqlite")
-    cfg, condition = db.get_meta("config"), db.get_meta("condition", "default")
-    db.close()
-    if args.overrides:
-        cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(cfg),
-                                                     OmegaConf.from_dotlist(args.overrides)))
-    try:
-        validate(cfg)
-    except ConfigError as exc:
-        _fail(f"invalid config: {exc}")
-    _start(cfg, run_dir, condition).execute()
-    _finish(run_dir)
+    _open(lambda: Run.resume(args.run_dir, args.overrides)).execute()
+    _finish(Path(args.run_dir))
 
 
 def _replay(args) -> None:
-    from qdagents.config import validate
-    from qdagents.store import RunDatabase
+    from qdagents.run import Run
 
-    source = Path(args.run_dir)
-    if not (source / "run.sqlite").is_file():
-        _fail(f"{source} is not a run directory (no run.sqlite)")
-    out = Path(args.out)
-    if (out / "run.sqlite").exists():
-        _fail(f"{out} already holds a run; choose a new --out directory")
-    db = RunDatabase(source / "run.sqlite")
-    cfg = db.get_meta("config")
-    condition = db.get_meta("condition_overrides") or db.get_meta("condition", "default")
-    db.close()
-    cfg["llm"] = {**cfg["llm"], "mode": "replay", "replay_from": str(source / "run.sqlite")}
-    _start(validate(cfg), out, condition).execute()
-    _finish(out)
+    _open(lambda: Run.replay(args.run_dir, args.out)).execute()
+    _finish(Path(args.out))
 
 
 def _plot(args) -> None:
@@ -168,7 +148,7 @@ def _agent_ids(run_dir) -> list[str]:
 
     db = RunDatabase(Path(run_dir) / "run.sqlite")
     try:
-        return [r["id"] for r in db.execute("SELECT id FROM agents")]
+        return db.agent_ids()
     finally:
         db.close()
 

@@ -1,4 +1,4 @@
-"""Building a run's parts from its config: gateway, sandbox, evaluator, workshop, axes.
+"""Building a run's parts from its config: scheduler, gateway, sandbox, evaluator, workshop, axes.
 
 One place that turns config into objects, shared by ``qdagents run``, ``resume``, ``replay`` and
 ``evaluate``.
@@ -6,16 +6,19 @@ One place that turns config into objects, shared by ``qdagents run``, ``resume``
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from importlib import resources
 from pathlib import Path
 
-import dataclasses
-
-from qdagents.descriptors import DESCRIPTORS, CodeNovelty, Descriptor
 from qdagents.agents import read_folder
+from qdagents.archive import Archive
+from qdagents.descriptors import DESCRIPTORS, CodeNovelty, Descriptor
+from qdagents.emitters import NoveltyFilter, make_emitter
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
+from qdagents.scheduler import Scheduler
+from qdagents.selection import Selection
 from qdagents.store import RunDatabase
 from qdagents.tasks import write_files
 
@@ -38,6 +41,27 @@ def descriptor_specs(cfg: dict) -> list[Descriptor]:
                                        or axis.embedding_model)
         axes.append(axis)
     return axes
+
+
+def build_scheduler(cfg: dict) -> Scheduler:
+    """The scheduler a config describes: archive over the descriptor axes, selection, emitters."""
+    axes = descriptor_specs(cfg)
+    selection = dict(cfg["selection"])
+    pool = selection.pop("pool", "archive")
+    emitters = {name: make_emitter(spec["kind"], name=name, **{
+        k: v for k, v in spec.items() if k not in ("kind", "weight")})
+        for name, spec in cfg["emitters"].items()}
+    return Scheduler(
+        archive=Archive(specs=axes, seed=int(cfg["seed"]), **cfg["archive"]),
+        emitters=emitters, seed=int(cfg["seed"]),
+        selection=Selection(**selection, ranges=[(a.low, a.high) for a in axes]),
+        weights={name: spec.get("weight", 1.0) for name, spec in cfg["emitters"].items()},
+        pool=pool, bandit=bool(cfg.get("emitter_bandit")))
+
+
+def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:
+    threshold = cfg.get("novelty_filter")
+    return NoveltyFilter(threshold) if threshold is not None else None
 
 
 class AgentWorkshop:

@@ -65,6 +65,7 @@ class RunDatabase:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._totals: dict | None = None   # llm_totals(), read once, then kept by record_llm_call
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                      timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -193,6 +194,64 @@ class RunDatabase:
                 raise
             return seq
 
+    def mark_lost(self) -> int:
+        """Proposals a killed run left in flight are released (status ``lost``); returns how many."""
+        with self._lock:
+            lost = self.execute("SELECT COUNT(*) AS n FROM proposals WHERE status = 'in_flight'")
+            self.execute("UPDATE proposals SET status = 'lost', reason = 'in flight when the run "
+                         "stopped' WHERE status = 'in_flight'")
+            return lost[0]["n"]
+
+    def history(self) -> tuple[list[dict], list[dict]]:
+        """What the run told its archive, for a resume to tell again.
+
+        Returns ``(barren, evaluated)``: the finished proposals that made no new agent (failed,
+        duplicate, rejected), and every evaluation in ``seq`` order with the proposal that made
+        its agent. Each item has ``step, emitter, parents, target, parent_elite, status,
+        agent_id``; evaluated ones also ``fitness, descriptors, failure, stage``.
+        """
+        barren = [self._decoded(r) for r in self.execute(
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
+            "WHERE step > 0 AND status IN ('failed', 'duplicate', 'rejected') ORDER BY step")]
+        evaluated = [self._decoded(r) for r in self.execute(
+            "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "e.agent_id, e.fitness, e.descriptors, e.failure, e.stage FROM evaluations e "
+            "JOIN agents a ON a.id = e.agent_id LEFT JOIN proposals p ON p.step = a.step "
+            "ORDER BY e.seq")]
+        return barren, evaluated
+
+    def pending(self) -> list[dict]:
+        """Agents created but not evaluated, oldest first, with the proposal that made them: the
+        work a resume picks up (items as in :meth:`history`)."""
+        return [self._decoded(r) for r in self.execute(
+            "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "a.id AS agent_id FROM agents a LEFT JOIN proposals p ON p.step = a.step "
+            "WHERE a.status = 'pending' ORDER BY a.step, a.created")]
+
+    def recorded_proposals(self) -> list[dict]:
+        """Every finished attempt to make a child, by step (what a replay re-executes)."""
+        return [self._decoded(r) for r in self.execute(
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
+            "WHERE step > 0 AND status NOT IN ('in_flight', 'lost') ORDER BY step")]
+
+    def evaluation_order(self) -> list[str]:
+        """Agent ids in the order their evaluations finished (``seq``)."""
+        return [r["agent_id"] for r in self.execute(
+            "SELECT agent_id FROM evaluations ORDER BY seq")]
+
+    def agent_ids(self) -> list[str]:
+        return [r["id"] for r in self.execute("SELECT id FROM agents ORDER BY step, created")]
+
+    @staticmethod
+    def _decoded(row: sqlite3.Row) -> dict:
+        item = dict(row)
+        for key in ("parents", "descriptors"):
+            if key in item:
+                item[key] = json.loads(item[key]) if item[key] else ([] if key == "parents" else None)
+        if item.get("parent_elite") is not None:
+            item["parent_elite"] = bool(item["parent_elite"])
+        return item
+
     def count_evaluations(self) -> int:
         return self.execute("SELECT COUNT(*) AS n FROM evaluations")[0]["n"]
 
@@ -237,7 +296,10 @@ class RunDatabase:
         """Stores one LLM exchange (columns of ``llm_calls``; dicts are JSON-encoded)."""
         row = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
         row.setdefault("created", time.time())
-        self._insert("llm_calls", row)
+        with self._lock:
+            self._insert("llm_calls", row)
+            if self._totals is not None:
+                self._count_llm_call(self._totals, row)
 
     def find_recording(self, request_hash: str, occurrence: int) -> dict | None:
         """The first successful recorded response for a request, for replay and caching."""
@@ -264,9 +326,25 @@ class RunDatabase:
         return row
 
     def llm_totals(self) -> dict:
-        """Token and cost totals over every LLM exchange of the run."""
-        row = self.execute(
-            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
-            " COALESCE(SUM(cost_usd), 0) AS cost_usd,"
-            " COALESCE(SUM(cached), 0) AS cache_hits FROM llm_calls")[0]
-        return dict(row)
+        """Token and cost totals over every LLM exchange of the run.
+
+        Summed from the table once, then kept up to date by :meth:`record_llm_call`, so asking
+        after every evaluation costs the same at the run's end as at its start.
+        """
+        with self._lock:
+            if self._totals is None:
+                row = self.execute(
+                    "SELECT COUNT(*) AS calls,"
+                    " COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
+                    " COALESCE(SUM(cost_usd), 0) AS cost_usd,"
+                    " COALESCE(SUM(cached), 0) AS cache_hits FROM llm_calls")[0]
+                self._totals = dict(row)
+            return dict(self._totals)
+
+    @staticmethod
+    def _count_llm_call(totals: dict, row: dict) -> None:
+        totals["calls"] += 1
+        if row.get("prompt_tokens") is not None and row.get("completion_tokens") is not None:
+            totals["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
+        totals["cost_usd"] += row.get("cost_usd") or 0
+        totals["cache_hits"] += row.get("cached") or 0
