@@ -120,7 +120,7 @@ def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
     ev = cfg["evaluation"]
     return Evaluator(
         suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
-        descriptor_names=[a["name"] for a in cfg["descriptors"]["axes"]],
+        descriptors=[a["name"] for a in cfg["descriptors"]["axes"]],
         agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
