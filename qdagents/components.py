@@ -6,19 +6,17 @@ One place that turns config into objects, shared by ``qdagents run``, ``resume``
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from importlib import resources
 from pathlib import Path
 
+from qdagents import plugins
 from qdagents.agents import read_folder
-from qdagents.archive import Archive
-from qdagents.descriptors import DESCRIPTORS, CodeNovelty, Descriptor
-from qdagents.emitters import NoveltyFilter, make_emitter
+from qdagents.descriptors import Descriptor
+from qdagents.emitters import NoveltyFilter
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
 from qdagents.scheduler import Scheduler
-from qdagents.selection import Selection
 from qdagents.store import RunDatabase
 from qdagents.tasks import write_files
 
@@ -30,33 +28,20 @@ def seed_agent_dir() -> Path:
 
 def descriptor_specs(cfg: dict) -> list[Descriptor]:
     """The archive's axes: each configured descriptor over its configured range and bins."""
-    group = cfg["descriptors"]
-    axes = []
-    for a in group["axes"]:
-        axis = DESCRIPTORS[a["name"]].axis(low=float(a["low"]), high=float(a["high"]),
-                                           bins=int(a["bins"]))
-        if isinstance(axis, CodeNovelty):
-            axis = dataclasses.replace(axis, k=int(group.get("novelty_k", 3)),
-                                       embedding_model=group.get("embedding_model")
-                                       or axis.embedding_model)
-        axes.append(axis)
-    return axes
+    return plugins.descriptors(cfg["descriptors"])
 
 
 def build_scheduler(cfg: dict) -> Scheduler:
     """The scheduler a config describes: archive over the descriptor axes, selection, emitters."""
     axes = descriptor_specs(cfg)
-    selection = dict(cfg["selection"])
-    pool = selection.pop("pool", "archive")
-    emitters = {name: make_emitter(spec["kind"], name=name, **{
-        k: v for k, v in spec.items() if k not in ("kind", "weight")})
-        for name, spec in cfg["emitters"].items()}
+    seed = int(cfg["seed"])
     return Scheduler(
-        archive=Archive(specs=axes, seed=int(cfg["seed"]), **cfg["archive"]),
-        emitters=emitters, seed=int(cfg["seed"]),
-        selection=Selection(**selection, ranges=[(a.low, a.high) for a in axes]),
+        archive=plugins.archive(cfg["archive"], axes=axes, seed=seed),
+        emitters={name: plugins.emitter(name, spec) for name, spec in cfg["emitters"].items()},
+        selection=plugins.selection(cfg["selection"], ranges=[(a.low, a.high) for a in axes]),
         weights={name: spec.get("weight", 1.0) for name, spec in cfg["emitters"].items()},
-        pool=pool, bandit=bool(cfg.get("emitter_bandit")))
+        seed=seed, pool=cfg["selection"].get("pool", "archive"),
+        bandit=bool(cfg.get("emitter_bandit")))
 
 
 def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:
@@ -107,20 +92,15 @@ def build_gateway(cfg: dict, *, db, run_budget=None):
 
 
 def build_sandbox(cfg: dict):
-    from qdagents.sandbox import make_sandbox
-
-    options = dict(cfg["sandbox"])
-    return make_sandbox(options.pop("backend"), **options)
+    return plugins.sandbox(dict(cfg["sandbox"]))
 
 
 def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
     """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
-    from qdagents.tasks import load_suite
-
     ev = cfg["evaluation"]
     return Evaluator(
-        suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
-        descriptors=[a["name"] for a in cfg["descriptors"]["axes"]],
+        suite=plugins.task_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg),
+        gateway=gateway, descriptors=descriptor_specs(cfg),
         agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
