@@ -32,38 +32,19 @@ def _fail(message: str, code: int = 2) -> None:
 #: (no sandbox, no image, no task folder): a one-line error, not a traceback.
 STARTUP_ERRORS = (OSError, RuntimeError, ValueError, KeyError)
 
-#: Override keys that change how a run is executed, not what is compared between conditions.
-NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
-
-
-def condition_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that define the experimental condition: all but seed and execution keys."""
-    def key(override: str) -> str:
-        return override.split("=")[0].lstrip("+~")
-
-    return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
-                  and not key(o).startswith(("hydra.", "sandbox.")))
-
-
 def _hydra_run(argv: list[str]) -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
     @hydra.main(version_base=None, config_path="pkg://qdagents.conf", config_name="config")
     def run(cfg) -> None:
-        from qdagents.config import validate
-
-        try:  # ConfigError, and omegaconf's own (a missing '???', a bad interpolation)
-            container = validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
-        except Exception as exc:
-            _fail(f"invalid config: {exc}")
+        from qdagents.config import condition_overrides
         from qdagents.run import Run
 
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
-        overrides = condition_overrides(list(hc.overrides.task))
-        _open(lambda: Run.from_config(container, run_dir, condition=overrides)).execute()
+        condition = condition_overrides(list(hc.overrides.task))
+        _open(lambda: Run.from_config(cfg, run_dir, condition=condition)).execute()
         _finish(run_dir)
 
     sys.argv = ["qdagents run", *argv]
@@ -131,65 +112,29 @@ def _plot(args) -> None:
 
 def _export(args) -> None:
     from qdagents.agents import AgentStore
+    from qdagents.run import find_agent
 
-    store = AgentStore(Path(args.run_dir) / "agents.git")
-    matches = [a for a in _agent_ids(args.run_dir) if a.startswith(args.agent_id)]
-    if len(matches) != 1:
-        _fail(f"agent id {args.agent_id!r} matches {len(matches)} agents in {args.run_dir}")
+    agent_id = _open(lambda: find_agent(args.run_dir, args.agent_id))
     try:
-        dest = store.export(matches[0], args.dest)
+        dest = AgentStore(Path(args.run_dir) / "agents.git").export(agent_id, args.dest)
     except FileExistsError as exc:
         _fail(str(exc))
-    print(f"agent {matches[0]} written to {dest} (run it with: python3 {dest}/agent.py)")
-
-
-def _agent_ids(run_dir) -> list[str]:
-    from qdagents.store import RunDatabase
-
-    db = RunDatabase(Path(run_dir) / "run.sqlite")
-    try:
-        return db.agent_ids()
-    finally:
-        db.close()
-
-
-def compose(overrides: list[str]) -> dict:
-    """The validated config for ``overrides``, composed like ``qdagents run`` would."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from omegaconf import OmegaConf
-
-    from qdagents.config import validate
-
-    try:
-        with initialize_config_module(config_module="qdagents.conf", version_base=None):
-            cfg = hydra_compose("config", overrides=overrides)
-        return validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
-    except Exception as exc:
-        _fail(f"invalid config: {exc}")
+    print(f"agent {agent_id} written to {dest} (run it with: python3 {dest}/agent.py)")
 
 
 def _evaluate(args) -> None:
-    import tempfile
+    from qdagents.config import ConfigError, compose
+    from qdagents.run import evaluate_folder
 
-    from qdagents.agents import read_folder
-    from qdagents.components import build_evaluator, build_gateway
-    from qdagents.store import RunDatabase
-
-    cfg = compose(args.overrides)
-    agent_dir = Path(args.agent_dir).resolve()
+    cfg = _open(lambda: compose(args.overrides))
     try:
-        read_folder(agent_dir)
+        evaluation = evaluate_folder(cfg, args.agent_dir, db=args.db)
     except NotADirectoryError as exc:
         _fail(str(exc))
-    with tempfile.TemporaryDirectory(prefix="qdagents-evaluate-") as tmp:
-        db = RunDatabase(args.db or Path(tmp) / "evaluate.sqlite")
-        try:
-            evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=db))
-        except STARTUP_ERRORS as exc:
-            _fail(f"cannot evaluate: {exc}")
-        evaluation = evaluator.evaluate(agent_dir.name, agent_dir)
-        db.close()
+    except ConfigError as exc:
+        _fail(f"invalid config: {exc}")
+    except STARTUP_ERRORS as exc:
+        _fail(f"cannot evaluate: {exc}")
     result = evaluation.as_dict()
     if args.json:
         print(json.dumps(result, indent=2, default=str))

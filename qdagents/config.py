@@ -1,17 +1,65 @@
-"""Checks a resolved Hydra config before anything runs, naming the bad key.
+"""Composing and checking a config before anything runs, naming the bad key.
 
-Hydra already refuses keys that do not exist; this module refuses values that would fail later
-(a negative budget, an unknown selection, a descriptor axis with no bins), so that a broken config
-stops the run at once with ``ConfigError: budget.evaluations: ...`` and a non-zero exit code.
+:func:`compose` composes the Hydra tree in ``conf/`` (shipped as ``qdagents.conf``) with overrides,
+as ``qdagents run`` does, and returns a plain dict. Hydra already refuses keys that do not exist;
+:func:`validate` refuses values that would fail later (a negative budget, an unknown selection, a
+part whose ``_target_`` does not import, a descriptor axis with no bins), so that a broken config
+stops the run at once with ``ConfigError: budget.evaluations: ...`` (``qdagents: error: invalid
+config: ...`` and exit code 2 on the command line).
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Sequence
 
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message starts with the dotted key."""
+
+
+def compose(overrides: Sequence[str] = ()) -> dict:
+    """The validated config for ``overrides`` (``["seed=3", "selection=dgm", ...]``), composed
+    as ``qdagents run`` composes it; a ``hydra.searchpath=[file://...]`` override adds a
+    package's own config groups. Raises :class:`ConfigError` naming the first bad key."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module(config_module="qdagents.conf", version_base=None):
+            cfg = hydra_compose("config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(str(exc).strip()) from None
+    return resolve(cfg)
+
+
+def resolve(cfg) -> dict:
+    """A composed config (OmegaConf, or a dict) as a plain, validated dict."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(cfg, dict):
+        try:   # a missing '???' value, a bad interpolation
+            cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(str(exc).strip()) from None
+    return validate(cfg)
+
+
+#: Override keys that change how a run is executed, not what is compared between conditions.
+NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
+
+
+def condition_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that define a run's experimental condition (what reports compare): all
+    but the seed and the keys of how it is executed."""
+    def key(override: str) -> str:
+        return override.split("=")[0].lstrip("+~")
+
+    return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
+                  and not key(o).startswith(("hydra.", "sandbox.")))
 
 
 def _get(cfg: dict, dotted: str):

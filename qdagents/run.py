@@ -13,7 +13,7 @@ from pathlib import Path
 from qdagents.agents import AgentStore
 from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway,
                                  build_novelty_filter, build_scheduler, seed_agent_dir)
-from qdagents.config import validate
+from qdagents.config import resolve, validate
 from qdagents.progress import Progress
 from qdagents.replay import ReplaySource
 from qdagents.runner import (AgentEvaluation, ChildMaker, Executor, Runner, SchedulerSource,
@@ -107,7 +107,7 @@ class Run:
         """A new run (or the continuation of one) in ``run_dir`` with the config ``cfg``
         (:func:`qdagents.compose` makes one); raises :class:`qdagents.ConfigError` naming the
         first bad key."""
-        return cls(validate(cfg), run_dir, condition=condition, executor=executor)
+        return cls(resolve(cfg), run_dir, condition=condition, executor=executor)
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: list[str] = (), *,
@@ -162,3 +162,33 @@ def _open_run(run_dir: str | Path) -> RunDatabase:
     if not (Path(run_dir) / "run.sqlite").is_file():
         raise RunDirectoryError(f"{run_dir} is not a run directory (no run.sqlite)")
     return RunDatabase(Path(run_dir) / "run.sqlite")
+
+
+def find_agent(run_dir: str | Path, prefix: str) -> str:
+    """The id of the one agent of the run whose id starts with ``prefix``."""
+    db = _open_run(run_dir)
+    try:
+        matches = [a for a in db.agent_ids() if a.startswith(prefix)]
+    finally:
+        db.close()
+    if len(matches) != 1:
+        raise RunDirectoryError(f"agent id {prefix!r} matches {len(matches)} agents in {run_dir}")
+    return matches[0]
+
+
+def evaluate_folder(cfg: dict, agent_dir: str | Path, *, db: str | Path | None = None):
+    """Evaluates the agent in ``agent_dir`` on the config's task suite and sandbox, as a run
+    would (``qdagents evaluate``); LLM exchanges go to the SQLite file ``db`` if given."""
+    import tempfile
+
+    from qdagents.agents import read_folder
+
+    agent_dir = Path(agent_dir).resolve()
+    read_folder(agent_dir)   # NotADirectoryError for a folder that is not there
+    with tempfile.TemporaryDirectory(prefix="qdagents-evaluate-") as tmp:
+        database = RunDatabase(db or Path(tmp) / "evaluate.sqlite")
+        try:
+            evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=database))
+            return evaluator.evaluate(agent_dir.name, agent_dir)
+        finally:
+            database.close()
