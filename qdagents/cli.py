@@ -51,20 +51,21 @@ def _hydra_run(argv: list[str]) -> None:
     run()
 
 
-def _open(build):
-    """The run ``build()`` makes, or a one-line error: a directory that is not a run, a bad
-    config, parts that cannot be built here (no sandbox, no task data)."""
+def _open(build, *, doing: str = "start the run"):
+    """What ``build()`` returns, or a one-line error: a directory that is not a run (or an agent
+    folder that is not there), a bad config, parts that cannot be built here (no sandbox, no
+    task data)."""
     from qdagents.config import ConfigError
     from qdagents.run import RunDirectoryError
 
     try:
         return build()
-    except RunDirectoryError as exc:
+    except (RunDirectoryError, NotADirectoryError) as exc:
         _fail(str(exc))
     except ConfigError as exc:
         _fail(f"invalid config: {exc}")
     except STARTUP_ERRORS as exc:
-        _fail(f"cannot start the run: {exc}")
+        _fail(f"cannot {doing}: {exc}")
 
 
 def _finish(run_dir: Path) -> None:
@@ -123,18 +124,12 @@ def _export(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from qdagents.config import ConfigError, compose
+    from qdagents.config import compose
     from qdagents.run import evaluate_folder
 
-    cfg = _open(lambda: compose(args.overrides))
-    try:
-        evaluation = evaluate_folder(cfg, args.agent_dir, db=args.db)
-    except NotADirectoryError as exc:
-        _fail(str(exc))
-    except ConfigError as exc:
-        _fail(f"invalid config: {exc}")
-    except STARTUP_ERRORS as exc:
-        _fail(f"cannot evaluate: {exc}")
+    cfg = _open(lambda: compose(args.overrides), doing="evaluate")
+    evaluation = _open(lambda: evaluate_folder(cfg, args.agent_dir, db=args.db),
+                       doing="evaluate")
     result = evaluation.as_dict()
     if args.json:
         print(json.dumps(result, indent=2, default=str))

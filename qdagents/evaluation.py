@@ -101,15 +101,9 @@ def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Text of every file in a workspace (caches and undecodable files skipped)."""
-    files = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            try:
-                files[path.relative_to(folder).as_posix()] = path.read_text()
-            except (UnicodeDecodeError, OSError):
-                continue
-    return files
+    """Text of every file in a workspace, hidden ones included (caches and undecodable files
+    skipped): :func:`qdagents.agents.read_folder`, the one folder reader."""
+    return read_folder(folder, hidden=True, undecodable="skip")
 
 
 @dataclass

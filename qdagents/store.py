@@ -4,6 +4,10 @@ Every agent, every evaluation with its per-task results, every LLM exchange with
 every archive insertion and the archive statistics over time go here, so that a run can be resumed,
 replayed, plotted and compared from this file alone. Writes are serialised by a lock and committed
 at once (WAL mode), so a ``kill -9`` loses at most the work in flight.
+
+This module is the one reader and writer of the schema: the runner, a replay, the CLI and the
+analysis (:class:`qdagents.rundata.RunData`, the notebooks) all go through :class:`RunDatabase`;
+no SQL lives anywhere else.
 """
 
 from __future__ import annotations
@@ -60,12 +64,22 @@ class RunDatabase:
 
     Args:
         path: The database file; created with the schema if missing.
+        read_only: Open an existing file without writing to it (the analysis does, so a run can
+            be looked at while it goes); a table an older or unfinished run lacks reads empty.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._totals: dict | None = None   # llm_totals(), read once, then kept by record_llm_call
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no run database at {self.path}")
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                         check_same_thread=False, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+            return
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                      timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -81,7 +95,12 @@ class RunDatabase:
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         """Runs one statement under the lock and returns all rows."""
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if self.read_only and "no such" in str(exc):   # a table an older run lacks
+                    return []
+                raise
 
     def _insert(self, table: str, row: dict, *, replace: bool = False) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
@@ -270,9 +289,13 @@ class RunDatabase:
         row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
         return row
 
-    def task_results(self, agent_id: str) -> list[dict]:
-        rows = [dict(r) for r in self.execute(
-            "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
+    def task_results(self, agent_id: str | None = None) -> list[dict]:
+        """One agent's task results in the order they ran (every agent's, without an id)."""
+        if agent_id is None:
+            rows = [dict(r) for r in self.execute("SELECT * FROM task_results ORDER BY rowid")]
+        else:
+            rows = [dict(r) for r in self.execute(
+                "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
         for row in rows:
             row["tools_offered"] = json.loads(row["tools_offered"] or "[]")
         return rows
@@ -290,6 +313,49 @@ class RunDatabase:
         self._insert("archive_stats", {"seq": seq, "elites": elites, "coverage": coverage,
                                        "qd_score": qd_score, "best": best, "tokens": tokens,
                                        "cost_usd": cost_usd, "seconds": seconds}, replace=True)
+
+    # the analysis' view (qdagents.rundata) ---------------------------------------------------------
+    def meta(self) -> dict:
+        """Every ``meta`` key, its value decoded (text that is not JSON kept as it is)."""
+        def decoded(text):
+            try:
+                return json.loads(text)
+            except (TypeError, ValueError):
+                return text
+        return {r["key"]: decoded(r["value"]) for r in self.execute("SELECT key, value FROM meta")}
+
+    def agent_rows(self) -> list[tuple]:
+        """``(id, parents, emitter, step, created, status, commit_sha)`` per agent, in creation
+        order (``parents`` as JSON text)."""
+        return [tuple(r) for r in self.execute(
+            "SELECT id, parents, emitter, step, created, status, commit_sha FROM agents "
+            "ORDER BY step, created, rowid")]
+
+    def rows(self, table: str, columns: list[str]) -> list[tuple]:
+        """``columns`` of ``evaluations``, ``insertions`` or ``archive_stats``, in ``seq`` order."""
+        order = {"evaluations": "seq", "insertions": "seq, rowid", "archive_stats": "seq"}[table]
+        return [tuple(r) for r in self.execute(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")]
+
+    def llm_usage(self) -> tuple:
+        """``(calls, provider calls, cache hits, errors, tokens, cost_usd)`` over ``llm_calls``:
+        a provider call is a row with ``cached = 0`` and no error."""
+        rows = self.execute("""
+            SELECT COUNT(*), SUM(cached = 0 AND error IS NULL), SUM(cached != 0),
+                   SUM(error IS NOT NULL),
+                   SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
+                   SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
+        return tuple(v or 0 for v in (tuple(rows[0]) if rows else (0,) * 6))
+
+    def proposal_counts(self) -> dict[str, int]:
+        """Attempts to make a child, by status; and ``directed_aimed``/``directed_landed``: how
+        many directed children were judged, and how many moved as asked."""
+        counts = {r[0]: r[1] for r in self.execute(
+            "SELECT status, COUNT(*) FROM proposals GROUP BY status")}
+        aimed = self.execute("SELECT COUNT(landed), COALESCE(SUM(landed), 0) FROM proposals "
+                             "WHERE landed IS NOT NULL")
+        counts["directed_aimed"], counts["directed_landed"] = tuple(aimed[0]) if aimed else (0, 0)
+        return counts
 
     # llm calls ----------------------------------------------------------------------------------
     def record_llm_call(self, **row) -> None:
