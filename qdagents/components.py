@@ -95,12 +95,13 @@ def build_sandbox(cfg: dict):
     return plugins.sandbox(dict(cfg["sandbox"]))
 
 
-def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
-    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
+def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None) -> Evaluator:
+    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors (the
+    config's axes, or ``descriptors`` when given)."""
     ev = cfg["evaluation"]
     return Evaluator(
         suite=plugins.task_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg),
-        gateway=gateway, descriptors=descriptor_specs(cfg),
+        gateway=gateway, descriptors=descriptors or descriptor_specs(cfg),
         agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],

@@ -16,6 +16,7 @@ from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway,
 from qdagents.config import resolve, validate
 from qdagents.progress import Progress
 from qdagents.replay import ReplaySource
+from qdagents.scheduler import Scheduler
 from qdagents.runner import (AgentEvaluation, ChildMaker, Executor, Runner, SchedulerSource,
                              ThreadExecutor, code_embedder)
 from qdagents.store import RunDatabase
@@ -31,6 +32,12 @@ class Run:
     Build it with :meth:`from_config`, :meth:`resume` or :meth:`replay`; :meth:`execute` runs it
     until a budget is reached (a replay: until the recorded run is replayed).
 
+    The config describes every part. A ready :class:`~qdagents.scheduler.Scheduler` may be
+    given instead of the config's search parts (archive, descriptors, selection, emitters: the
+    pyribs way of composing objects, e.g. a descriptor or a selection rule written in a
+    notebook); the evaluator then measures the scheduler's archive axes. The run database keeps
+    the config, so such a run is resumed by giving the same scheduler again.
+
     Attributes:
         scheduler: The :class:`~qdagents.scheduler.Scheduler` (its ``archive`` is the archive).
         db: The :class:`~qdagents.store.RunDatabase` of ``run.sqlite``.
@@ -39,7 +46,7 @@ class Run:
     """
 
     def __init__(self, cfg: dict, run_dir: str | Path, *, condition: list[str] | str = "default",
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, scheduler: Scheduler | None = None):
         from qdagents.llm import Budget, Meter
 
         self.cfg = cfg
@@ -47,13 +54,14 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.db = RunDatabase(self.run_dir / "run.sqlite")
         self.store = AgentStore(self.run_dir / "agents.git")
-        self.scheduler = build_scheduler(cfg)
+        self.scheduler = scheduler or build_scheduler(cfg)
         budget = cfg["budget"]
         run_budget = Budget(tokens=budget.get("tokens"), usd=budget.get("usd"))
         spent = self.db.llm_totals()   # a resumed run continues from what it already used
         run_budget.charge(tokens=spent["tokens"], usd=spent["cost_usd"])
         self.gateway = build_gateway(cfg, db=self.db, run_budget=run_budget)
-        self.evaluator = build_evaluator(cfg, gateway=self.gateway)
+        self.evaluator = build_evaluator(cfg, gateway=self.gateway,
+                                         descriptors=self.scheduler.archive.specs)
         self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
         llm = cfg["llm"]
 
@@ -65,14 +73,15 @@ class Run:
 
         novelty_filter = build_novelty_filter(cfg)
         models = [a.embedding_model for a in self.scheduler.archive.specs if a.against_archive]
+        embed = code_embedder(self.gateway, self.store, models[0]) if models else None
         self.runner = Runner(
             source=self._source(llm), scheduler=self.scheduler, db=self.db, store=self.store,
             make=ChildMaker(emitters=self.scheduler.emitters, store=self.store, db=self.db,
                             complete=complete, novelty_filter=novelty_filter,
                             workshop=lambda step: AgentWorkshop(
                                 self.evaluator, step=step, seed_agent=cfg.get("seed_agent"))),
-            evaluate=AgentEvaluation(evaluator=self.evaluator, store=self.store, embed=(
-                code_embedder(self.gateway, self.store, models[0]) if models else None)),
+            evaluate=AgentEvaluation(evaluator=self.evaluator, store=self.store, embed=embed),
+            embed=embed,
             executor=executor or ThreadExecutor(int(cfg["workers"])), budget=budget,
             progress=self.progress, novelty_filter=novelty_filter is not None,
             seed_agent=Path(cfg.get("seed_agent") or seed_agent_dir()))
@@ -102,18 +111,20 @@ class Run:
     # -- the three ways to get a run ------------------------------------------------------------
     @classmethod
     def from_config(cls, cfg: dict, run_dir: str | Path, *,
-                    condition: list[str] | str = "default",
-                    executor: Executor | None = None) -> Run:
+                    condition: list[str] | str = "default", executor: Executor | None = None,
+                    scheduler: Scheduler | None = None) -> Run:
         """A new run (or the continuation of one) in ``run_dir`` with the config ``cfg``
         (:func:`qdagents.compose` makes one); raises :class:`qdagents.ConfigError` naming the
-        first bad key."""
-        return cls(resolve(cfg), run_dir, condition=condition, executor=executor)
+        first bad key. ``scheduler``: ready search parts instead of the config's."""
+        return cls(resolve(cfg), run_dir, condition=condition, executor=executor,
+                   scheduler=scheduler)
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: list[str] = (), *,
-               executor: Executor | None = None) -> Run:
+               executor: Executor | None = None, scheduler: Scheduler | None = None) -> Run:
         """The stopped or killed run in ``run_dir``, to continue with its recorded config changed
-        by ``overrides`` (``key=value``, e.g. ``budget.evaluations=120``)."""
+        by ``overrides`` (``key=value``, e.g. ``budget.evaluations=120``); ``scheduler``: a fresh
+        one with the ready search parts the run was started with, if it was."""
         from omegaconf import OmegaConf
 
         db = _open_run(run_dir)
@@ -122,7 +133,8 @@ class Run:
         if overrides:
             cfg = OmegaConf.to_container(OmegaConf.merge(
                 OmegaConf.create(cfg), OmegaConf.from_dotlist(list(overrides))))
-        return cls(validate(cfg), run_dir, condition=condition, executor=executor)
+        return cls(validate(cfg), run_dir, condition=condition, executor=executor,
+                   scheduler=scheduler)
 
     @classmethod
     def replay(cls, source_dir: str | Path, out_dir: str | Path, *,

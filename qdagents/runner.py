@@ -241,15 +241,17 @@ class Runner:
         progress: A :class:`qdagents.progress.Progress`.
         seed_agent: The folder of the seed agent (stored as step 0 of a new run).
         novelty_filter: True to hand the maker the elites' ids with each plan.
+        embed: ``agent_id -> code embedding`` when a descriptor is measured against the archive
+            (a resume gives the recorded agents theirs again), else None.
     """
 
     def __init__(self, *, source, scheduler, db, store: AgentStore, make: ChildMaker,
                  evaluate: AgentEvaluation, executor: Executor, budget: dict, progress,
-                 seed_agent: Path, novelty_filter: bool = False):
+                 seed_agent: Path, novelty_filter: bool = False, embed: Callable | None = None):
         self.source, self.scheduler, self.db, self.store = source, scheduler, db, store
         self.make, self.evaluate, self.executor = make, evaluate, executor
         self.budget, self.progress, self.seed_agent = budget, progress, Path(seed_agent)
-        self.novelty_filter = novelty_filter
+        self.novelty_filter, self.embed = novelty_filter, embed
         self.names = [axis.name for axis in scheduler.archive.specs]
         self.evaluated = self.failures = 0
         self.first_failure: str | None = None
@@ -262,7 +264,7 @@ class Runner:
     def run(self) -> str:
         """Runs until something stops it; returns why it stopped."""
         self.db.set_meta("status", "running")
-        queue = self._restore()
+        queue = self.restore()
         in_flight: dict[Future, Plan] = {}
         halt = None   # a reason to stop that does not go away (unlike "budget reached")
         try:
@@ -376,14 +378,16 @@ class Runner:
             self.first_failure = self.first_failure or evaluation.failure
 
     # -- resume -----------------------------------------------------------------------------------
-    def _restore(self) -> list[Plan]:
-        """Tells the recorded history to the scheduler; returns the plans to evaluate first."""
+    def restore(self) -> list[Plan]:
+        """Tells the run database's history to the scheduler (once, when the run starts: the
+        resume of a stopped or killed run), releases proposals that were in flight, and returns
+        the plans to evaluate first: agents created but never evaluated, or the seed agent."""
         barren, evaluated = self.db.history()
         seed = self.scheduler.seed
         for item in barren:
             self.scheduler.tell(Result(self._plan(item, seed), status=item["status"]),
                                 recorded=True)
-        embed = self.evaluate.embed
+        embed = self.embed
         for item in evaluated:
             evaluation = Evaluation(agent_id=item["agent_id"], fitness=item["fitness"],
                                     descriptors=item["descriptors"] or [], descriptor_values={},

@@ -102,7 +102,7 @@ def test_resume_rebuilds_the_scheduler_from_the_history_and_goes_on(tmp_path):
                           status="in_flight")
     first.db.close()
     again = make_runner(tmp_path, budget=12)
-    assert again._restore() == []
+    assert again.restore() == []
     assert again.scheduler.archive.elites() == elites         # the same archive, rebuilt
     assert again.scheduler.next_step == 51                    # no step is used twice
     again = make_runner(tmp_path, budget=12)
