@@ -12,6 +12,8 @@ replay says so (``diverged``) rather than hiding it.
 
 from __future__ import annotations
 
+from collections import deque
+
 from qdagents.scheduler import Plan, Result, Scheduler, Told
 
 
@@ -32,8 +34,9 @@ class ReplaySource:
     def __init__(self, scheduler: Scheduler, *, proposals: list[dict], order: list[str],
                  done_steps: set[int] = frozenset(), done_agents: set[str] = frozenset()):
         self.scheduler = scheduler
-        self.proposals = [p for p in proposals if p["step"] not in done_steps]
-        self.order = [a for a in order if a not in done_agents]
+        self.proposals = deque(p for p in proposals if p["step"] not in done_steps)
+        self.order = deque(a for a in order if a not in done_agents)
+        self._ordered = set(self.order)     # the agents still to be told, for constant-time look-ups
         self.held: dict[str, Result] = {}   # results waiting for their recorded turn
         self.diverged: list[str] = []
 
@@ -45,7 +48,7 @@ class ReplaySource:
         parents = [self.scheduler.evaluated(p) for p in self.proposals[0]["parents"]]
         if any(p is None for p in parents):
             return None
-        recorded = self.proposals.pop(0)
+        recorded = self.proposals.popleft()
         return Plan(step=recorded["step"], emitter=recorded["emitter"], parents=tuple(parents),
                     parent_elite=recorded["parent_elite"], target=recorded["target"],
                     seed=self.scheduler.seed)
@@ -57,8 +60,10 @@ class ReplaySource:
         self.held[result.evaluation.agent_id] = result
         ready = []
         while self.order and self.order[0] in self.held:
-            ready.append(self.held.pop(self.order.pop(0)))
-        for agent_id in [a for a in self.held if a not in self.order]:
+            agent_id = self.order.popleft()
+            self._ordered.discard(agent_id)
+            ready.append(self.held.pop(agent_id))
+        for agent_id in [a for a in self.held if a not in self._ordered]:
             self.diverged.append(f"agent {agent_id} was not evaluated in the recorded run")
             ready.append(self.held.pop(agent_id))
         return [self.scheduler.tell(r) for r in ready]
@@ -72,9 +77,10 @@ class ReplaySource:
             ready = [self.held.pop(a) for a in self.order if a in self.held]
             ready += [self.held.pop(a) for a in list(self.held)]
             self.order.clear()
+            self._ordered.clear()
             return [self.scheduler.tell(r) for r in ready]
         if self.proposals:
-            dropped = self.proposals.pop(0)
+            dropped = self.proposals.popleft()
             self.diverged.append(f"step {dropped['step']}: its parents {dropped['parents']} were "
                                  "never evaluated in the replay")
             return []
