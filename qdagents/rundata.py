@@ -321,7 +321,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "evaluated": len(run.evaluations["agent_id"]),
         "failed": len(failed),
         "pending": sum(s == "pending" for s in statuses),
-        # the loop's own archive (grid, CVT, novelty, keep-all) as last recorded; the grid rebuilt
+        # the run's own archive (grid, CVT, novelty, keep-all) as last recorded; the grid rebuilt
         # from the descriptors stands in only for runs that recorded no statistics
         **_archive_figures(run, elites, archive),
         "tokens": run.usage.tokens, "cost_usd": run.usage.cost_usd,
