@@ -1,4 +1,4 @@
-"""Building a run's parts from its config: gateway, sandbox, evaluator, workshop, axes.
+"""Building a run's parts from its config: scheduler, gateway, sandbox, evaluator, workshop, axes.
 
 One place that turns config into objects, shared by ``qdagents run``, ``resume``, ``replay`` and
 ``evaluate``.
@@ -10,11 +10,13 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from qdagents.descriptors import DESCRIPTORS
+from qdagents import plugins
 from qdagents.agents import read_folder
-from qdagents.archive import DescriptorSpec
+from qdagents.descriptors import Descriptor
+from qdagents.emitters import NoveltyFilter
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
+from qdagents.scheduler import Scheduler
 from qdagents.store import RunDatabase
 from qdagents.tasks import write_files
 
@@ -24,10 +26,27 @@ def seed_agent_dir() -> Path:
     return Path(str(resources.files("qdagents") / "seed_agent"))
 
 
-def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
-    return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
-                           low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
-            for a in cfg["descriptors"]["axes"]]
+def descriptor_specs(cfg: dict) -> list[Descriptor]:
+    """The archive's axes: each configured descriptor over its configured range and bins."""
+    return plugins.descriptors(cfg["descriptors"])
+
+
+def build_scheduler(cfg: dict) -> Scheduler:
+    """The scheduler a config describes: archive over the descriptor axes, selection, emitters."""
+    axes = descriptor_specs(cfg)
+    seed = int(cfg["seed"])
+    return Scheduler(
+        archive=plugins.archive(cfg["archive"], axes=axes, seed=seed),
+        emitters={name: plugins.emitter(name, spec) for name, spec in cfg["emitters"].items()},
+        selection=plugins.selection(cfg["selection"], ranges=[(a.low, a.high) for a in axes]),
+        weights={name: spec.get("weight", 1.0) for name, spec in cfg["emitters"].items()},
+        seed=seed, pool=cfg["selection"].get("pool", "archive"),
+        bandit=bool(cfg.get("emitter_bandit")))
+
+
+def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:
+    threshold = cfg.get("novelty_filter")
+    return NoveltyFilter(threshold) if threshold is not None else None
 
 
 class AgentWorkshop:
@@ -73,20 +92,16 @@ def build_gateway(cfg: dict, *, db, run_budget=None):
 
 
 def build_sandbox(cfg: dict):
-    from qdagents.sandbox import make_sandbox
-
-    options = dict(cfg["sandbox"])
-    return make_sandbox(options.pop("backend"), **options)
+    return plugins.sandbox(dict(cfg["sandbox"]))
 
 
-def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
-    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
-    from qdagents.tasks import load_suite
-
+def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None) -> Evaluator:
+    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors (the
+    config's axes, or ``descriptors`` when given)."""
     ev = cfg["evaluation"]
     return Evaluator(
-        suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
-        descriptor_names=[a["name"] for a in cfg["descriptors"]["axes"]],
+        suite=plugins.task_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg),
+        gateway=gateway, descriptors=descriptors or descriptor_specs(cfg),
         agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],

@@ -101,15 +101,9 @@ def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Text of every file in a workspace (caches and undecodable files skipped)."""
-    files = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            try:
-                files[path.relative_to(folder).as_posix()] = path.read_text()
-            except (UnicodeDecodeError, OSError):
-                continue
-    return files
+    """Text of every file in a workspace, hidden ones included (caches and undecodable files
+    skipped): :func:`qdagents.agents.read_folder`, the one folder reader."""
+    return read_folder(folder, hidden=True, undecodable="skip")
 
 
 @dataclass
@@ -143,7 +137,8 @@ class Evaluator:
         suite: The tasks (a :class:`qdagents.tasks.TaskSuite`).
         sandbox: Where agent code and hidden tests run.
         gateway: The LLM gateway the agent's socket is served by.
-        descriptor_names: Descriptors to measure, in archive-axis order.
+        descriptors: Descriptors to measure, in archive-axis order: built-in names or
+            :class:`qdagents.descriptors.Descriptor` objects (a user's own axis included).
         agent_limits: Limits for one agent run on one task.
         test_limits: Limits for one hidden-test run.
         stages: Staged evaluation; default one stage with every task.
@@ -151,14 +146,15 @@ class Evaluator:
         evaluation_budget: ``{"tokens", "usd"}`` one agent may use over all its tasks.
     """
 
-    def __init__(self, *, suite, sandbox, gateway, descriptor_names: list[str],
+    def __init__(self, *, suite, sandbox, gateway, descriptors: list,
                  agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
                  stages: list[Stage] | None = None, task_budget: dict | None = None,
                  evaluation_budget: dict | None = None):
         self.suite = suite
         self.sandbox = sandbox
         self.gateway = gateway
-        self.descriptor_names = list(descriptor_names)
+        self.descriptors = list(descriptors)
+        self.descriptor_names = [getattr(d, "name", d) for d in self.descriptors]
         self.agent_limits = agent_limits
         self.test_limits = test_limits
         self.stages = stages or [Stage()]
@@ -194,7 +190,7 @@ class Evaluator:
         return self._evaluation(agent_id, agent_files, results, stage_reached)
 
     def _evaluation(self, agent_id, agent_files, results, stage, failure=None) -> Evaluation:
-        values = descriptor_lib.measure(self.descriptor_names, results, agent_files)
+        values = descriptor_lib.measure(self.descriptors, results, agent_files)
         fitness = sum(r.passed for r in results) / len(results) if results else 0.0
         return Evaluation(agent_id=agent_id, fitness=fitness,
                           descriptors=[values[n] for n in self.descriptor_names],
