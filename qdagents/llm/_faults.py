@@ -120,11 +120,12 @@ def diagnose(exc: BaseException) -> Diagnosis:
         return Diagnosis(PROVIDER, True, "rate limited")
     if status == 408 or "Timeout" in names:
         return Diagnosis(PROVIDER, True, "timed out")
+    if "APIConnectionError" in names or (status in (None, 500) and "connection error" in text):
+        # litellm's OpenAI client reports a hang-up or a refused connection as a 500
+        return Diagnosis(PROVIDER, True, "unreachable")
     if server_side or names & {"InternalServerError", "ServiceUnavailableError",
                                "BadGatewayError"}:
         return Diagnosis(PROVIDER, True, "server error")
-    if "APIConnectionError" in names:
-        return Diagnosis(PROVIDER, True, "unreachable")
     if status in (400, 409, 413, 422) or names & {
             "BadRequestError", "UnprocessableEntityError", "UnsupportedParamsError",
             "JSONSchemaValidationError", "InvalidRequestError"}:
