@@ -297,8 +297,8 @@ class Gateway:
             if reason is not None:
                 for other in held:
                     other.settle(reserved_tokens=tokens, reserved_usd=usd)
-                where = "the run's" if fault == BUDGET else "this task's"
-                return Failure(fault, "budget_exceeded", f"{where} {reason}")
+                return Failure(fault, "budget_exceeded",
+                               f"the run's {reason}" if fault == BUDGET else reason)
             held.append(budget)
         return _Hold(held, tokens, usd)
 

@@ -101,7 +101,7 @@ class FakeOpenAI:
     :data:`PROVIDER_ERRORS` (``401``, ``404``, ``429``, ``ctx``, ...), ``sleep`` (answers after
     ``sleep_seconds``), ``garbage`` (200 with broken JSON), ``empty`` (200 with no choices),
     ``die`` (reads the request and hangs up without answering, as a server killed mid-call
-    does). When it runs out, requests are answered ``ok``. With ``key`` set, a request whose
+    does). When it runs out, requests are answered as ``default`` says (``ok``). With ``key`` set, a request whose
     bearer token is not that key gets a 401 whatever the script says, as a real provider does.
     """
 
@@ -109,6 +109,7 @@ class FakeOpenAI:
         self.script: list[str] = []
         self.requests: list[dict] = []
         self.sleep_seconds = 2.0
+        self.default = "ok"
         self.key = key
         self._lock = threading.Lock()
         fake = self
@@ -124,7 +125,7 @@ class FakeOpenAI:
                 auth = self.headers.get("Authorization")
                 with fake._lock:
                     fake.requests.append({"path": self.path, "body": body, "auth": auth})
-                    action = fake.script.pop(0) if fake.script else "ok"
+                    action = fake.script.pop(0) if fake.script else fake.default
                 if fake.key is not None and auth != f"Bearer {fake.key}":
                     action = "401"
                 if action == "die":

@@ -29,7 +29,7 @@ def test_budget_and_provider_errors_raise_by_whose_fault_they_are():
         gateway.embed(TEXTS, model="qdagents/embed", meter=Meter())
     spent = Budget(tokens=1)
     spent.charge(tokens=1)
-    with pytest.raises(EmbeddingError, match="task's token budget"):   # the caller's own budget
+    with pytest.raises(EmbeddingError, match="^embedding failed: token budget"):   # the caller's own budget
         Gateway(model="qdagents/coder").embed(TEXTS, model="qdagents/embed",
                                               meter=Meter(budget=spent))
     with pytest.raises(ProviderUnusable, match="qdagents/no-such-model failed: unknown model"):
