@@ -47,6 +47,7 @@ def validate(cfg: dict) -> dict:
     from qdagents.archive import ARCHIVE_KINDS
     from qdagents.selection import STRATEGIES
     from qdagents.emitters import EMITTERS
+    from qdagents.llm import validate_llm
 
     _number(cfg, "seed", integer=True, minimum=0)
     _number(cfg, "workers", integer=True, minimum=1)
@@ -80,6 +81,7 @@ def validate(cfg: dict) -> dict:
     _choice(cfg, "selection.pool", ["archive", "all"])
     _choice(cfg, "sandbox.backend", ["auto", "bwrap", "docker", "process"])
     _choice(cfg, "llm.mode", ["record", "replay", "off"])
+    validate_llm(cfg)   # llm.max_tokens, llm.prices, llm.emitter_ensemble
     _choice(cfg, "tasks.kind", ["builtin", "exercism", "humaneval"])
     for key in ("llm.agent_model", "llm.emitter_model"):
         if not isinstance(_get(cfg, key), str) or "/" not in _get(cfg, key):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ NOMINAL_OFFLINE_PRICE = {"input_per_mtok": 0.15, "output_per_mtok": 0.60}
 
 def prices_override(model: str, input_per_mtok: float | str = "X",
                     output_per_mtok: float | str = "Y") -> str:
-    """The command-line override that prices ``model`` (quoted for a shell)."""
-    return (f"'llm.prices={{\"{model}\": {{input_per_mtok: {input_per_mtok}, "
+    """The command-line override that prices ``model``, quoted for a shell. Hydra's grammar
+    takes no quoted dict keys, so a name with other characters (``ollama/qwen:7b``) is priced
+    through its provider's prefix key (``ollama/*``)."""
+    key = model if re.fullmatch(r"[\w./*-]+", model) else model.split("/")[0] + "/*"
+    return (f"'++llm.prices={{{key}: {{input_per_mtok: {input_per_mtok}, "
             f"output_per_mtok: {output_per_mtok}}}}}'")
 
 
@@ -41,7 +45,8 @@ class Pricing:
     """
 
     def __init__(self, prices: dict | None = None) -> None:
-        self.prices = {"qdagents/*": dict(NOMINAL_OFFLINE_PRICE), **(prices or {})}
+        self.configured = dict(prices or {})
+        self.prices = {"qdagents/*": dict(NOMINAL_OFFLINE_PRICE), **self.configured}
         self._unknown: set[str] = set()
         self._lock = threading.Lock()
 
@@ -53,9 +58,12 @@ class Pricing:
         return self.prices[max(prefixes, key=len)] if prefixes else None
 
     def source(self, model: str) -> str | None:
-        """Where ``model``'s price comes from: ``"llm.prices"``, ``"litellm"``, or None (unknown)."""
-        if self._configured(model) is not None:
-            return "llm.prices"
+        """Where ``model``'s price comes from: ``"llm.prices"``, ``"litellm"``, ``"nominal"`` (the
+        offline model's), or None (unknown)."""
+        price = self._configured(model)
+        if price is not None:
+            return "nominal" if price is self.prices.get("qdagents/*") and (
+                "qdagents/*" not in self.configured) else "llm.prices"
         return "litellm" if _litellm_rates(model) is not None else None
 
     def rates(self, model: str) -> tuple[float, float] | None:
