@@ -1,6 +1,7 @@
 """The LLM layer's commands, as functions of a composed config that return an exit code:
-``qdagents llm check [overrides]`` (:func:`llm_check`) and ``qdagents run ... --estimate``
-(:func:`llm_estimate`). ``qdagents.cli`` parses the arguments and composes the config.
+:func:`llm_check` (is every configured model usable?) and :func:`llm_estimate` (what will the run
+cost?), and :func:`main`, their command line: ``python -m qdagents.llm check [overrides]`` and
+``python -m qdagents.llm estimate [overrides] [--json]``.
 """
 
 from __future__ import annotations
@@ -32,3 +33,26 @@ def llm_estimate(cfg: dict, *, as_json: bool = False, out=None) -> int:
     estimate = estimate_cost(cfg, calibrate(cfg))
     print(json.dumps(estimate.as_dict(), indent=2) if as_json else estimate.text(), file=out)
     return 0
+
+
+USAGE = """usage: python -m qdagents.llm check [overrides]
+       python -m qdagents.llm estimate [overrides] [--json]
+
+check     every configured model: credentials, one minimal call, a price when a USD budget is set
+estimate  expected tokens and USD of the configured run, from a calibration on the offline model
+overrides are those of `qdagents run`, e.g. llm=anthropic budget.usd=5"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``check`` or ``estimate`` followed by config overrides; returns the exit code."""
+    from qdagents.cli import compose
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("check", "estimate") or {"-h", "--help"} & set(argv):
+        print(USAGE, file=sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, overrides = argv[0], [a for a in argv[1:] if a != "--json"]
+    cfg = compose(overrides)
+    if command == "check":
+        return llm_check(cfg)
+    return llm_estimate(cfg, as_json="--json" in argv)

@@ -184,6 +184,12 @@ def estimate_cost(cfg: dict, calibration: Calibration) -> CostEstimate:
     if budget.get("usd") is not None:
         ceilings.append(f"budget.usd={budget['usd']:g} stops the run; calls in flight may "
                         "overshoot it by at most one call's worst case (docs/llm.md, Budgets)")
+        per_evaluation = per_evaluation_usd(1)
+        if budget.get("evaluations") is not None and per_evaluation and (
+                budget["usd"] < per_evaluation * evaluations):
+            ceilings.append(f"at the expected cost, budget.usd={budget['usd']:g} stops the run "
+                            f"after about {budget['usd'] / per_evaluation:.0f} of the "
+                            f"{evaluations:.0f} evaluations")
     if budget.get("tokens") is not None:
         ceilings.append(f"budget.tokens={budget['tokens']} stops the run")
     if caps:

@@ -53,6 +53,9 @@ _BAD_KEY = ("missing credentials", "api key", "api_key", "apikey", "x-api-key",
 _UNKNOWN_MODEL = ("model not found", "model_not_found", "does not exist", "not a valid model",
                   "unknown model", "no such model", "invalid model", "llm provider not provided",
                   "model isn't mapped")
+_UNREACHABLE = ("connection error", "connection refused", "connection reset", "connecterror",
+                "name or service not known", "failed to establish", "server disconnected",
+                "remote end closed", "remotedisconnected")
 _CONTEXT = ("context length", "context_length", "context window", "maximum context",
             "prompt is too long", "input is too long", "too many tokens", "reduce the length")
 
@@ -120,7 +123,7 @@ def diagnose(exc: BaseException) -> Diagnosis:
         return Diagnosis(PROVIDER, True, "rate limited")
     if status == 408 or "Timeout" in names:
         return Diagnosis(PROVIDER, True, "timed out")
-    if "APIConnectionError" in names or (status in (None, 500) and "connection error" in text):
+    if "APIConnectionError" in names or (status in (None, 500) and _has(text, _UNREACHABLE)):
         # litellm's OpenAI client reports a hang-up or a refused connection as a 500
         return Diagnosis(PROVIDER, True, "unreachable")
     if server_side or names & {"InternalServerError", "ServiceUnavailableError",

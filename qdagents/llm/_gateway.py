@@ -394,7 +394,8 @@ class Gateway:
         if fault == FATAL and confirm:
             fault = self._confirm_unusable(model, diagnosis, embedding=embedding)
         tried = f" after {attempts} attempt(s)" if attempts > 1 or diagnosis.retry else ""
-        message = f"{model} failed{tried}: {diagnosis.reason}: {type(exc).__name__}: {exc}"
+        said = str(exc) if str(exc).startswith("litellm.") else f"{type(exc).__name__}: {exc}"
+        message = f"{model} failed{tried}: {diagnosis.reason}: {said}"
         kind = "malformed_response" if isinstance(exc, MalformedResponse) else ERROR_TYPE[fault]
         if fault == FATAL:
             with self._lock:
