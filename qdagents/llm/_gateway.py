@@ -296,7 +296,7 @@ class Gateway:
             reason = budget.reserve(tokens=tokens, usd=usd)
             if reason is not None:
                 for other in held:
-                    other.settle(reserved_tokens=tokens, reserved_usd=usd)
+                    other.cancel(tokens=tokens, usd=usd)
                 return Failure(fault, "budget_exceeded",
                                f"the run's {reason}" if fault == BUDGET else reason)
             held.append(budget)

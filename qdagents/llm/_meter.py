@@ -71,11 +71,20 @@ class Budget:
         if reason is None and self.parent is not None:
             reason = self.parent.reserve(tokens=tokens, usd=usd)
             if reason is not None:
-                with self._lock:
-                    self.used_calls -= 1
-                    self.reserved_tokens -= tokens
-                    self.reserved_usd -= usd
+                self._unreserve(tokens, usd)
         return reason
+
+    def _unreserve(self, tokens: int, usd: float) -> None:
+        with self._lock:
+            self.used_calls -= 1
+            self.reserved_tokens -= tokens
+            self.reserved_usd -= usd
+
+    def cancel(self, *, tokens: int = 0, usd: float = 0.0) -> None:
+        """Undoes a :meth:`reserve` whose call will not be made (another budget refused it)."""
+        self._unreserve(tokens, usd)
+        if self.parent is not None:
+            self.parent.cancel(tokens=tokens, usd=usd)
 
     def settle(self, *, reserved_tokens: int = 0, reserved_usd: float = 0.0, tokens: int = 0,
                usd: float = 0.0) -> None:

@@ -26,6 +26,14 @@ def test_a_reservation_admits_while_used_plus_held_is_below_the_limit():
     assert budget.exceeded() is None
 
 
+def test_a_call_the_run_refuses_is_not_counted_on_the_tasks_budget(openai_server):
+    run, task = Budget(usd=1.0), Budget(calls=5, tokens=10_000)
+    run.charge(usd=1.0)
+    body = gateway(openai_server, run_budget=run).complete(chat(), meter=Meter(budget=task))
+    assert body["error"]["fault"] == "budget"
+    assert (task.used_calls, task.reserved_tokens) == (0, 0) and openai_server.requests == []
+
+
 def test_a_refusal_by_the_parent_holds_nothing_in_the_child():
     evaluation = Budget(tokens=100)
     task = Budget(tokens=1000, parent=evaluation)
