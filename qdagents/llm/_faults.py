@@ -57,7 +57,8 @@ _UNREACHABLE = ("connection error", "connection refused", "connection reset", "c
                 "name or service not known", "failed to establish", "server disconnected",
                 "remote end closed", "remotedisconnected")
 _CONTEXT = ("context length", "context_length", "context window", "maximum context",
-            "prompt is too long", "input is too long", "too many tokens", "reduce the length")
+            "prompt is too long", "input is too long", "too many tokens", "reduce the length",
+            "maximum number of tokens", "exceeds the context")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ def diagnose(exc: BaseException) -> Diagnosis:
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     text = str(exc).lower()
-    # not an HTTP answer of the provider's: anything a 5xx may say is its own
+    body = getattr(exc, "body", None)     # the provider's error object, when litellm kept it
+    codes = {str(body.get(k)).lower() for k in ("code", "type")} if isinstance(body, dict) else set()
     server_side = status is not None and status >= 500
     if isinstance(exc, MalformedResponse):
         return Diagnosis(PROVIDER, True, "malformed response")
@@ -108,8 +110,10 @@ def diagnose(exc: BaseException) -> Diagnosis:
     if status in (401, 403) or names & {"AuthenticationError", "PermissionDeniedError"}:
         reason = "permission denied" if status == 403 else "authentication failed (bad or missing key)"
         return Diagnosis(FATAL, False, reason, fallback=PROVIDER)
-    if status == 402 or "PaymentRequiredError" in names or (
-            not server_side and _has(text, _NO_CREDIT)):
+    if status == 402 or "PaymentRequiredError" in names or "insufficient_quota" in codes or (
+            status not in (429, 408) and not server_side and _has(text, _NO_CREDIT)):
+        # a 429 is no credit only when it says so in its code (OpenAI's insufficient_quota):
+        # Gemini words its per-minute rate limits "You exceeded your current quota ..."
         return Diagnosis(FATAL, False, "no credit", fallback=AGENT if status == 400 else PROVIDER)
     if status == 404 or "NotFoundError" in names:
         return Diagnosis(FATAL, False, "unknown model", fallback=PROVIDER)

@@ -79,6 +79,9 @@ PROVIDER_ERRORS = {
     "credit": (400, "Your credit balance is too low to access the Anthropic API. Please go to "
                     "Plans & Billing to upgrade or purchase credits.", "invalid_request_error",
                None),
+    "minute_quota": (429, "You exceeded your current quota, please check your plan and billing "
+                          "details. For more information on this error, head to: "
+                          "https://ai.google.dev/gemini-api/docs/rate-limits.", None, 429),
     "429": (429, "Rate limit reached for requests per min: told to fail with 429", "requests",
             "rate_limit_exceeded"),
     "ctx": (400, "This model's maximum context length is 8192 tokens. However, your messages "

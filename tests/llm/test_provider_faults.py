@@ -96,7 +96,7 @@ def test_requests_the_agent_built_wrong_are_the_agents_failure(openai_server, re
 
 
 @pytest.mark.parametrize("failure, reason", [
-    ("429", "rate limited"), ("500", "server error"), ("503", "server error"),
+    ("429", "rate limited"), ("minute_quota", "rate limited"), ("500", "server error"), ("503", "server error"),
     ("529", "server error"), ("garbage", "server error"), ("empty", "malformed response"),
     ("die", "unreachable"), ("sleep", "timed out")])
 def test_transient_faults_past_the_retries_are_provider_faults(openai_server, recorder, failure,
