@@ -17,7 +17,6 @@ from qdagents.emitters import NoveltyFilter
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
 from qdagents.scheduler import Scheduler
-from qdagents.store import RunDatabase
 from qdagents.tasks import write_files
 
 
@@ -75,18 +74,10 @@ class AgentWorkshop:
 
 
 def build_gateway(cfg: dict, *, db, run_budget=None):
-    """The LLM gateway a config describes, recording into ``db``."""
-    from qdagents.llm import Gateway, register_offline_provider
+    """The LLM gateway a config describes, recording into ``db``, litellm warmed up."""
+    from qdagents.llm import Gateway
 
-    llm = cfg["llm"]
-    register_offline_provider(latency=float(llm.get("latency") or 0.0))
-    gateway = Gateway(
-        model=llm["agent_model"],
-        purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
-        db=db, mode=llm["mode"], api_base=llm.get("api_base"),
-        timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
-        run_budget=run_budget, seed=int(cfg["seed"]),
-        replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
+    gateway = Gateway.from_config(cfg, db=db, run_budget=run_budget)
     gateway.warm_up()
     return gateway
 

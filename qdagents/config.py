@@ -93,6 +93,7 @@ def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
     from qdagents import plugins
     from qdagents.archive import ARCHIVE_KINDS
+    from qdagents.llm import validate_llm
     from qdagents.sandbox import BACKENDS
 
     _number(cfg, "seed", integer=True, minimum=0)
@@ -124,6 +125,7 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"novelty_filter: expected a similarity in (0, 1] or null, got {nf!r}")
     _choice(cfg, "selection.pool", ["archive", "all"])
     _choice(cfg, "llm.mode", ["record", "replay", "off"])
+    validate_llm(cfg)   # llm.max_tokens, llm.prices, llm.emitter_ensemble
     for key in ("llm.agent_model", "llm.emitter_model"):
         if not isinstance(_get(cfg, key), str) or "/" not in _get(cfg, key):
             raise ConfigError(f"{key}: expected a litellm model string like 'provider/model', "

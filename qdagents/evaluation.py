@@ -54,6 +54,7 @@ class TaskResult:
     seconds: float = 0.0
     exit_code: int | None = None
     log: str = ""
+    infra_failure: str | None = None   # the provider spoiled this task: "provider"|"fatal"|"budget"
 
 
 @dataclass
@@ -68,6 +69,10 @@ class Evaluation:
     stage: int
     failure: str | None = None
     embedding: list[float] | None = None   # code embedding, when the code_novelty axis is used
+    #: Not the agent's doing: the provider failed ("provider": retry later), cannot work
+    #: ("fatal": stop the run), or the run's budget ran out ("budget"). Such an evaluation has no
+    #: fitness (NaN) and must never be told to the archive (qdagents.llm._faults).
+    infra_failure: str | None = None
 
     @property
     def tasks_passed(self) -> int:
@@ -82,7 +87,9 @@ class Evaluation:
         return sum(t.cost_usd for t in self.tasks)
 
     def as_dict(self) -> dict:
-        return {"agent_id": self.agent_id, "fitness": self.fitness,
+        return {"agent_id": self.agent_id,
+                "fitness": None if self.infra_failure else self.fitness,
+                "infra_failure": self.infra_failure,
                 "descriptors": self.descriptor_values, "stage": self.stage,
                 "failure": self.failure, "tokens": self.tokens, "cost_usd": self.cost_usd,
                 "tasks": [t.__dict__ for t in self.tasks]}
@@ -177,12 +184,18 @@ class Evaluator:
             for number, stage in enumerate(self.stages, start=1):
                 batch = remaining if stage.tasks is None else remaining[:stage.tasks]
                 remaining = remaining[len(batch):]
-                results += [self.run_task(agent_id, agent_dir, task, budget=spent, place=place)
-                            for task in batch]
+                for task in batch:
+                    results.append(self.run_task(agent_id, agent_dir, task, budget=spent,
+                                                 place=place))
+                    if results[-1].infra_failure:   # the rest would say nothing of the agent
+                        break
                 stage_reached = number
                 rate = sum(r.passed for r in results) / max(len(results), 1)
-                if not remaining or rate < stage.threshold:
+                if not remaining or rate < stage.threshold or results[-1].infra_failure:
                     break
+        spoiled = next((r for r in results if r.infra_failure), None)
+        if spoiled is not None:
+            return self._infra_failed(agent_id, agent_files, results, stage_reached, spoiled)
         crashed = [r for r in results if r.exit_code != 0]
         if results and len(crashed) == len(results) and not any(r.passed for r in results):
             return self._failed(agent_id, agent_files, results, stage_reached,
@@ -199,6 +212,15 @@ class Evaluator:
     def _failed(self, agent_id, agent_files, results, stage, reason) -> Evaluation:
         evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=reason)
         evaluation.fitness = 0.0
+        return evaluation
+
+    def _infra_failed(self, agent_id, agent_files, results, stage, spoiled) -> Evaluation:
+        from qdagents.llm._faults import FAILURE_PREFIX
+
+        evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=(
+            f"{FAILURE_PREFIX[spoiled.infra_failure]} on task {spoiled.task_id}: "
+            f"{spoiled.reason}"))
+        evaluation.fitness, evaluation.infra_failure = float("nan"), spoiled.infra_failure
         return evaluation
 
     @contextmanager
@@ -267,10 +289,14 @@ class Evaluator:
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"
             reason = f"{agent_problem}; {reason}" if reason else agent_problem
+        infra = meter.infrastructure_fault()   # (class, message) when the provider spoiled it
+        if infra:
+            reason = f"{infra[1]}; {reason}" if reason else infra[1]
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
         return TaskResult(
-            task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
+            task_id=task.id, passed=outcome.passed,
+            reason=None if outcome.passed and not infra else reason,
             tokens=meter.tokens, llm_calls=meter.calls,
             cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
             lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
-            exit_code=run.exit_code, log=log[-LOG_CAP:])
+            exit_code=run.exit_code, log=log[-LOG_CAP:], infra_failure=infra and infra[0])

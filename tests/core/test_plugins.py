@@ -1,5 +1,5 @@
 """qdagents.plugins in process: every form a part may take in config, and the errors that name
-the key when it does not fit (the whole path through `qdagents run` is tests/test_plugins.py)."""
+the key when it does not fit (the whole path through `qdagents run` is tests/test_out_of_tree_plugins.py)."""
 
 import textwrap
 
