@@ -69,6 +69,13 @@ def validate(cfg: dict) -> dict:
         for i, stage in enumerate(stages):
             if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
                 raise ConfigError(f"evaluation.stages[{i}]: expected {{tasks, threshold}}, got {stage!r}")
+            tasks = stage.get("tasks")
+            named = isinstance(tasks, str) and tasks or isinstance(tasks, list) and tasks \
+                and all(isinstance(t, str) for t in tasks)
+            count = isinstance(tasks, int) and not isinstance(tasks, bool) and tasks >= 1
+            if not (tasks is None or named or count):
+                raise ConfigError(f"evaluation.stages[{i}].tasks: expected a count >= 1, a list "
+                                  f"of task ids, a file of ids or null, got {tasks!r}")
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
@@ -80,7 +87,7 @@ def validate(cfg: dict) -> dict:
     _choice(cfg, "selection.pool", ["archive", "all"])
     _choice(cfg, "sandbox.backend", ["auto", "bwrap", "docker", "process"])
     _choice(cfg, "llm.mode", ["record", "replay", "off"])
-    _choice(cfg, "tasks.kind", ["builtin", "exercism", "humaneval"])
+    _choice(cfg, "tasks.kind", ["builtin", "exercism", "humaneval", "swebench"])
     for key in ("llm.agent_model", "llm.emitter_model"):
         if not isinstance(_get(cfg, key), str) or "/" not in _get(cfg, key):
             raise ConfigError(f"{key}: expected a litellm model string like 'provider/model', "
