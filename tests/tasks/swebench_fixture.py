@@ -15,10 +15,13 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from qdagents.tasks._swebench import image_name
 
 INSTANCE_ID = "acme__ratelimit-7"
 REPO = "acme/ratelimit"
@@ -220,8 +223,14 @@ def image_tag(base_image_id: str) -> str:
     return f"qdagents-swebench-fixture:{digest.hexdigest()[:12]}"
 
 
+#: The name SWE-bench's published image of this instance would have (the loader's default).
+IMAGE = image_name(INSTANCE_ID, arch={"aarch64": "arm64"}.get(platform.machine(),
+                                                             platform.machine()))
+
+
 def build_image(client, base_image: str) -> str:
-    """Builds (once per tag) the instance image FROM ``base_image``; returns its tag.
+    """Builds (once per content) the instance image FROM ``base_image`` and names it
+    :data:`IMAGE`, as if it were SWE-bench's; returns that name.
 
     The Dockerfile only copies files (no ``RUN``), so the build needs no network.
     """
@@ -230,9 +239,14 @@ def build_image(client, base_image: str) -> str:
     tag = image_tag(client.images.get(base_image).id)
     try:
         client.images.get(tag)
-        return tag
     except docker.errors.ImageNotFound:
-        pass
+        build(client, base_image, tag)
+    repository, _, version = IMAGE.rpartition(":")
+    client.images.get(tag).tag(repository, tag=version)
+    return IMAGE
+
+
+def build(client, base_image: str, tag: str) -> None:
     with tempfile.TemporaryDirectory(prefix="qdagents-fixture-image-") as scratch:
         context = Path(scratch)
         make_repository(context / "testbed")
@@ -247,7 +261,6 @@ def build_image(client, base_image: str) -> str:
             "WORKDIR /testbed\n")
         client.images.build(path=str(context), tag=tag, rm=True, pull=False,
                             network_mode="none")
-    return tag
 
 
 def write_instances(path: Path, instances: list[dict]) -> Path:
