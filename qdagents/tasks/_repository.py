@@ -326,8 +326,7 @@ def copy_for_verdict(workspace: Path, target: Path, base: Path) -> None:
         with os.scandir(source) as entries:
             for entry in entries:
                 name = entry.name
-                if (top and name == ".git") or name in CACHES or name.endswith(".pyc") \
-                        or is_runner_hook(name):
+                if (top and name == ".git") or is_cache(name) or is_runner_hook(name):
                     continue
                 if entry.is_symlink():
                     os.symlink(os.readlink(entry.path), dest / name)
@@ -344,6 +343,10 @@ def copy_for_verdict(workspace: Path, target: Path, base: Path) -> None:
 
 def is_runner_hook(name: str) -> bool:
     return name in RUNNER_HOOKS or name.endswith(".pth")
+
+
+def is_cache(name: str) -> bool:
+    return name in CACHES or name.endswith(".pyc")
 
 
 _hooks: dict[Path, list[str]] = {}
