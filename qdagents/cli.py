@@ -210,10 +210,12 @@ def _evaluate(args) -> None:
             _fail(f"cannot evaluate: {exc}")
         evaluation = evaluator.evaluate(agent_dir.name, agent_dir)
         db.close()
-    result = evaluation.as_dict()
+    result = {**evaluation.as_dict(), "unavailable": evaluator.unavailable}
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return
+    for task_id, why in evaluator.unavailable.items():
+        print(f"  unavailable  {task_id}: {why}")
     print(f"fitness {evaluation.fitness:.3f} ({evaluation.tasks_passed}/{len(evaluation.tasks)} "
           f"tasks), stage {evaluation.stage}, tokens {evaluation.tokens}"
           + (f", FAILED: {evaluation.failure}" if evaluation.failure else ""))

@@ -67,7 +67,7 @@ class Stage:
         known = set(suite.ids)
         unknown = [i for i in ids if i not in known and i not in unavailable]
         if unknown and len(unknown) == len(ids):
-            raise ValueError(f"evaluation.stages: none of the tasks {ids[:3]}... is in the suite")
+            raise ValueError(f"stage tasks: none of {ids[:3]}... is in the suite")
         if unknown:
             log.warning("stage tasks not in the suite, skipped: %s", ", ".join(unknown[:10]))
         return Stage(tasks=[i for i in ids if i in known], threshold=self.threshold)

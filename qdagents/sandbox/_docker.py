@@ -142,8 +142,9 @@ class DockerSandbox:
         """Copies the folder ``path`` of ``image`` to the new host folder ``dest``.
 
         The image's files come from a container that is created, never started, and removed:
-        nothing in the image runs. Symlinks are kept as links; members that would land outside
-        ``dest`` are refused (``tarfile``'s ``tar`` filter).
+        nothing in the image runs. Symlinks are kept as links; members ``tarfile``'s ``data``
+        filter refuses (leading or linking outside ``dest``, absolute links, devices) are
+        left out.
         """
         dest = Path(dest)
         if dest.exists():
@@ -159,7 +160,7 @@ class DockerSandbox:
                         archive.write(chunk)
                 with tarfile.open(archive_path) as archive:
                     top = {m.name.split("/")[0] for m in archive.getmembers()}
-                    archive.extractall(Path(scratch) / "tree", filter="tar")
+                    archive.extractall(Path(scratch) / "tree", filter=_safe_member)
                 if len(top) != 1:
                     raise RuntimeError(f"{image}:{path} did not come out as one folder")
                 shutil.move(str(Path(scratch) / "tree" / top.pop()), dest)
@@ -369,6 +370,15 @@ class DockerSession:
             except Exception as error:  # already removed by auto_remove
                 log.debug("container removal: %s", error)
             self.container = None
+
+
+def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """``tarfile``'s ``data`` filter, leaving a refused member out instead of failing."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError as error:
+        log.info("copy_out: left out %s (%s)", member.name, error)
+        return None
 
 
 def _cgroup_value(container_id: str, controller: str, name: str, key: str = "") -> int | None:

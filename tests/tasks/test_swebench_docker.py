@@ -228,6 +228,7 @@ def test_evaluate_seed_agent_solves_it(instance):
     [task] = evaluation["tasks"]
     assert task["passed"] and evaluation["fitness"] == 1.0, task
     assert task["exit_code"] == 0 and task["tokens"] > 0 and task["lines_changed"] == 2
+    assert evaluation["unavailable"] == {}
 
 
 @pytest.mark.slow
@@ -239,3 +240,27 @@ def test_short_run_completes(instance, tmp_path):
     summary = json.loads(cli("summary", str(run_dir), "--json").stdout)
     assert summary["evaluated"] == 3 and summary["failed"] == 0
     assert summary["best"]["fitness"] == 1.0
+
+
+def test_copy_out_keeps_what_stays_inside(instance, tmp_path):
+    context = tmp_path / "context"
+    (context / "testbed" / "pkg").mkdir(parents=True)
+    (context / "testbed" / "pkg" / "mod.py").write_text("x = 1\n")
+    (context / "testbed" / "run.sh").write_text("#!/bin/sh\n")
+    (context / "testbed" / "run.sh").chmod(0o755)
+    os.symlink("pkg/mod.py", context / "testbed" / "alias.py")
+    os.symlink("/etc/passwd", context / "testbed" / "outside")
+    (context / "Dockerfile").write_text(f"FROM {DEFAULT_IMAGE}\nCOPY testbed/ /testbed/\n"
+                                        'CMD ["sh", "-c", "touch /tmp/ran"]\n')
+    client = instance.sandbox.client
+    client.images.build(path=str(context), tag="qdagents-test-copy-out:latest", rm=True,
+                        pull=False, network_mode="none")
+    try:
+        instance.sandbox.copy_out("qdagents-test-copy-out:latest", "/testbed", tmp_path / "out")
+    finally:
+        client.images.remove("qdagents-test-copy-out:latest", force=True)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["alias.py", "pkg", "run.sh"]
+    assert os.readlink(out / "alias.py") == "pkg/mod.py" and os.access(out / "run.sh", os.X_OK)
+    with pytest.raises(FileExistsError):
+        instance.sandbox.copy_out(instance.image, "/testbed", out)

@@ -287,6 +287,7 @@ def test_stage_config_is_checked():
     validate(cfg)
 
 
+@pytest.mark.filterwarnings("ignore:sandbox=process isolates nothing")
 def test_named_stages_run_in_their_order(tmp_path):
     from qdagents.cli import compose
     from qdagents.components import build_evaluator, build_gateway
