@@ -265,7 +265,7 @@ def test_stages_from_files_and_lists(tmp_path, caplog):
     assert "typo" in caplog.text
     assert Stage(tasks=["other", "gone"]).resolved(suite, {"gone": "image missing"}).tasks == \
         ["other"]
-    with pytest.raises(ValueError, match="none of the tasks"):
+    with pytest.raises(ValueError, match="stage tasks: none of"):
         Stage(tasks=["typo"]).resolved(suite)
     with pytest.raises(FileNotFoundError, match="stage task file nope.json not found"):
         Stage(tasks="nope.json").resolved(suite)
