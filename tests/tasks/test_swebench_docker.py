@@ -231,6 +231,43 @@ def test_evaluate_seed_agent_solves_it(instance):
     assert evaluation["unavailable"] == {}
 
 
+def variant(*names: str) -> str:
+    """The seed agent with the offline mutator's named scaffold changes."""
+    import random
+
+    from qdagents.emitters import apply_edits, parse_edits
+    from qdagents.offline._catalogue import CATALOGUE
+    from qdagents.offline._mutator import render
+
+    code = (Path(__file__).resolve().parents[2] / "qdagents/seed_agent/agent.py").read_text()
+    by_name = {m.name: m for m in CATALOGUE}
+    for i, name in enumerate(names):
+        edits = by_name[name].make(code, random.Random(i), None)
+        code = apply_edits({"agent.py": code}, parse_edits(render("agent.py", edits)))["agent.py"]
+    return code
+
+
+@pytest.mark.slow
+def test_agents_that_run_the_tests_solve_it_too(instance, tmp_path):
+    """A repository's pytest suite, which ``python3 -m unittest`` does not find, is what
+    test-running scaffolds (and the offline model driving them) run."""
+    from qdagents.cli import compose
+    from qdagents.components import build_evaluator, build_gateway
+    from qdagents.store import RunDatabase
+
+    cfg = compose(["tasks=swebench", f"tasks.path={instance.path}", "sandbox=docker"])
+    evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=RunDatabase(
+        tmp_path / "e.sqlite")))
+    for names in (["add run_tests tool", "add str_replace tool"], ["ask for a test loop"]):
+        agent = tmp_path / "-".join(names).replace(" ", "_")
+        agent.mkdir()
+        (agent / "agent.py").write_text(variant(*names))
+        evaluation = evaluator.evaluate(agent.name, agent)
+        [task] = evaluation.tasks
+        assert task.passed, (names, task.reason, task.log)
+        assert "DONE: the tests pass." in task.log    # it ran them (with pytest) after its edit
+
+
 @pytest.mark.slow
 def test_short_run_completes(instance, tmp_path):
     run_dir = tmp_path / "run"
