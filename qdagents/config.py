@@ -42,7 +42,7 @@ def _choice(cfg, key, choices):
 
 
 def _stages(cfg, key, stages) -> None:
-    """A list of ``{tasks, threshold}``; ``tasks`` a count, a list of ids, a file of ids or null."""
+    """A list of ``{tasks, threshold}``; ``tasks``: a count, a list of ids, an id file or null."""
     if stages is None:
         return
     if not isinstance(stages, list) or not stages:
@@ -51,8 +51,8 @@ def _stages(cfg, key, stages) -> None:
         if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
             raise ConfigError(f"{key}[{i}]: expected {{tasks, threshold}}, got {stage!r}")
         tasks = stage.get("tasks")
-        named = (isinstance(tasks, str) and tasks) or (isinstance(tasks, list) and tasks
-                                                        and all(isinstance(t, str) for t in tasks))
+        named = (isinstance(tasks, str) and tasks) or (
+            isinstance(tasks, list) and tasks and all(isinstance(t, str) for t in tasks))
         count = isinstance(tasks, int) and not isinstance(tasks, bool) and tasks >= 1
         if not (tasks is None or named or count):
             raise ConfigError(f"{key}[{i}].tasks: expected a count >= 1, a list of task ids, a "

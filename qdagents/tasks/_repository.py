@@ -164,7 +164,8 @@ class RepositoryTask:
                                          ignore_cleanup_errors=True) as scratch, \
                 CACHE.checkout(sandbox, self.image) as base:
             scratch = Path(scratch)
-            testbed, harness, results = scratch / "testbed", scratch / "harness", scratch / "results"
+            testbed, harness = scratch / "testbed", scratch / "harness"
+            results = scratch / "results"
             for folder in (harness, results):
                 folder.mkdir()
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import py_compile
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import swebench_fixture as fixture
 from sandbox_support import require_backend
 
 from qdagents.evaluation import Evaluator
-from qdagents.sandbox import DEFAULT_IMAGE, Limits, make_sandbox
+from qdagents.sandbox import DEFAULT_IMAGE, Limits, Mount, make_sandbox
 from qdagents.tasks import check_suite, load_swebench
 from qdagents.tasks import _repository
 
@@ -67,7 +66,8 @@ def judge(instance, root: Path):
 
 
 def test_image_and_workspace(instance, tmp_path):
-    assert instance.task.image == instance.image and instance.task.unavailable(instance.sandbox) is None
+    assert instance.task.image == instance.image
+    assert instance.task.unavailable(instance.sandbox) is None
     root = workspace(instance, tmp_path, fixed=False)
     assert (root / "ratelimit" / "window.py").read_text() == fixture.FILES["ratelimit/window.py"]
     assert (root / ".git" / "HEAD").is_file()        # the agent may use git on its repository
@@ -112,23 +112,28 @@ def test_needs_the_docker_sandbox(instance):
 # --- the verdict's defences: each attack works without its defence and fails with it ---------
 
 
-def stale_bytecode(root: Path) -> None:
-    """The fixed module compiled to a bytecode file Python trusts without checking the source."""
-    fixed = root / "fixed_window.py"
-    fixed.write_text(fixture.GOLD_FILES["ratelimit/window.py"])
-    py_compile.compile(str(fixed), cfile=str(root / "ratelimit/__pycache__/window.cpython-311.pyc"),
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    fixed.unlink()
+def stale_bytecode(root: Path, instance) -> None:
+    """The fixed module compiled, by the image's own Python, to a bytecode file Python trusts
+    without checking the source (PEP 552 unchecked hash)."""
+    (root / "fixed_window.py").write_text(fixture.GOLD_FILES["ratelimit/window.py"])
+    compile_it = ("import py_compile; py_compile.compile('fixed_window.py', "
+                  "cfile='ratelimit/__pycache__/window.cpython-311.pyc', "
+                  "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)")
+    done = instance.sandbox.with_image(instance.image).run(
+        ["python3", "-c", compile_it], workdir="/testbed",
+        mounts=[Mount(root, "/testbed", writable=True)], env={}, limits=LIMITS)
+    assert done.exit_code == 0, done
+    (root / "fixed_window.py").unlink()
 
 
 ATTACKS = {
     "a conftest.py forging every report": (
-        lambda root: fixture.write(root, {"conftest.py": FORGE_HOOK}), "is_runner_hook"),
+        lambda root, _: fixture.write(root, {"conftest.py": FORGE_HOOK}), "is_runner_hook"),
     "the repository's conftest.py forging reports": (
-        lambda root: fixture.write(root, {"tests/conftest.py": fixture.FILES["tests/conftest.py"]
+        lambda root, _: fixture.write(root, {"tests/conftest.py": fixture.FILES["tests/conftest.py"]
                                           + FORGE_HOOK}), "is_runner_hook"),
     "pytest.ini loading a forging plugin": (
-        lambda root: fixture.write(root, {"pytest.ini": "[pytest]\npythonpath = .\n"
+        lambda root, _: fixture.write(root, {"pytest.ini": "[pytest]\npythonpath = .\n"
                                                         "addopts = -p forge_plugin\n",
                                           "forge_plugin.py": FORGE_HOOK}), "is_runner_hook"),
     "stale bytecode of a fixed module": (stale_bytecode, "is_cache"),
@@ -139,7 +144,7 @@ ATTACKS = {
 def test_attack_fails(instance, tmp_path, monkeypatch, attack):
     plant, defence = ATTACKS[attack]
     root = workspace(instance, tmp_path, fixed=False)
-    plant(root)
+    plant(root, instance)
     assert (root / "ratelimit/window.py").read_text() == fixture.FILES["ratelimit/window.py"]
     outcome = judge(instance, root)
     assert not outcome.passed and outcome.tests_failed == 2, outcome

@@ -86,8 +86,8 @@ def test_default_test_command_and_parser_without_the_swebench_package(row, tmp_p
     assert task.log_parser == "pytest" and task.eval_commands == ()
     # files a test patch touches that are not tests (SWE-bench's NON_TEST_EXTS) are not run
     patch = row["test_patch"] + row["test_patch"].replace("tests/test_window.py", "docs/x.md")
-    task = load_swebench(fixture.write_instances(tmp_path / "j.jsonl",
-                                                 [{**row, "test_patch": patch}]))[row["instance_id"]]
+    path = fixture.write_instances(tmp_path / "j.jsonl", [{**row, "test_patch": patch}])
+    task = load_swebench(path)[row["instance_id"]]
     assert task.test_command == "pytest -rA tests/test_limiter.py tests/test_window.py"
 
 
@@ -251,7 +251,8 @@ def fake_suite(ids) -> TaskSuite:
 
 
 def test_stages_from_files_and_lists(tmp_path, caplog):
-    small = read_task_ids(Path(__file__).resolve().parents[2] / "qdagents/conf/tasks/dgm/small.json")
+    shipped = Path(__file__).resolve().parents[2] / "qdagents/conf/tasks/dgm"
+    small = read_task_ids(shipped / "small.json")
     assert len(small) == 10 and small[0] == "django__django-10973"
     suite = fake_suite(small[:3] + ["other"])
     assert Stage(tasks="tasks/dgm/small.json", threshold=0.4).resolved(suite) == \
