@@ -28,9 +28,9 @@ A task may bring its own image (a SWE-bench instance's, with its repository and 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-import copy
 import shutil
 import signal
 import socket

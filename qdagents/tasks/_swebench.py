@@ -112,7 +112,7 @@ def instance_task(row: dict, *, where: str, image: str, arch: str, test_command:
         name = image_name(instance_id, template=image, arch=arch, repo=repo)
     except (KeyError, IndexError, ValueError) as error:
         raise ValueError(f"tasks.image: bad template {image!r} ({error})") from None
-    return RepositoryTask(
+    task = RepositoryTask(
         id=instance_id, problem=row["problem_statement"], repo=repo,
         base_commit=row["base_commit"], test_patch=row["test_patch"],
         fail_to_pass=tuple(test_list(row, "FAIL_TO_PASS", where)),
@@ -120,6 +120,12 @@ def instance_task(row: dict, *, where: str, image: str, arch: str, test_command:
         image=name, test_command=command, log_parser=parser, patch=row.get("patch") or "",
         version=str(row.get("version") or ""),
         eval_commands=tuple((known or {}).get("eval_commands", ())), env=env, python=python)
+    if parser == "swebench":
+        try:
+            swebench_parser(task)
+        except (RuntimeError, KeyError) as error:
+            raise ValueError(f"{where} ({instance_id}): log_parser=swebench: {error}") from None
+    return task
 
 
 def test_list(row: dict, key: str, where: str) -> list[str]:
@@ -200,6 +206,8 @@ def swebench_parser(task: RepositoryTask):
     except ImportError:
         raise RuntimeError("this task reads its test log with the swebench package's parser: "
                            "pip install 'qdagents[swebench]'") from None
+    if task.repo not in MAP_REPO_TO_PARSER:
+        raise KeyError(f"the swebench package has no log parser for {task.repo}")
     spec = SimpleNamespace(instance_id=task.id, repo=task.repo, version=task.version,
                            FAIL_TO_PASS=list(task.fail_to_pass),
                            PASS_TO_PASS=list(task.pass_to_pass))

@@ -116,6 +116,11 @@ def test_bad_files_and_templates(row, tmp_path):
     path = fixture.write_instances(tmp_path / "i.jsonl", [row])
     with pytest.raises(ValueError, match="tasks.image: bad template"):
         load_swebench(path, image="sweb.{nope}")
+    with pytest.raises(ValueError, match="log_parser=swebench: .*(qdagents\\[swebench\\]|no log "
+                                         "parser for acme/ratelimit)"):
+        load_swebench(path, log_parser="swebench")
+    with pytest.raises(ValueError, match="log_parser must be 'pytest' or 'swebench'"):
+        load_swebench(path, log_parser="junit")
 
 
 def test_parse_pytest_log():
