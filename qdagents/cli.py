@@ -237,8 +237,8 @@ def _tasks_check(args) -> None:
         sandbox = make_sandbox(args.sandbox or ("docker" if images else "bwrap"))
     except STARTUP_ERRORS as exc:
         _fail(str(exc))
-    results = check_suite(suite, sandbox=sandbox, limits=Limits(seconds=args.seconds),
-                          workers=args.workers)
+    results = check_suite(suite, sandbox=sandbox, workers=args.workers,
+                          limits=Limits(seconds=args.seconds, memory_mb=args.memory_mb))
     checked = [r for r in results if r.unavailable is None]
     bad = [r for r in checked if not r.ok]
     for r in results:
@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--seconds", type=float, default=60.0, help="limit per hidden-test run")
+    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit per hidden-test run")
     p.set_defaults(func=_tasks_check)
     box = sub.add_parser("sandbox", help="sandbox backends").add_subparsers(dest="what", required=True)
     p = box.add_parser("check", help="which backends work here, and why not")
