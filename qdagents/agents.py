@@ -126,7 +126,8 @@ class AgentStore:
 
 def read_folder(folder: str | Path, *, hidden: bool = False,
                 undecodable: str = "replace") -> dict[str, str]:
-    """Reads a folder as ``{relative path: text}``, in path order, bytecode caches left out.
+    """Reads a folder as ``{relative path: text}``, in path order, bytecode caches and git
+    metadata (``.git``: a repository task's history is not the agent's work) left out.
 
     The one folder reader: an agent's folder (hidden files left out too), and, with
     ``hidden=True, undecodable="skip"``, a task workspace as the agent left it (every file it
@@ -143,7 +144,7 @@ def read_folder(folder: str | Path, *, hidden: bool = False,
     files = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if not path.is_file() or "__pycache__" in rel.parts or \
+        if not path.is_file() or "__pycache__" in rel.parts or ".git" in rel.parts or \
                 (not hidden and any(p.startswith(".") for p in rel.parts)):
             continue
         if undecodable == "skip":

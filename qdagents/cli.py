@@ -134,6 +134,8 @@ def _evaluate(args) -> None:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return
+    for task_id, why in evaluation.unavailable.items():
+        print(f"  unavailable  {task_id}: {why}")
     print(f"fitness {evaluation.fitness:.3f} ({evaluation.tasks_passed}/{len(evaluation.tasks)} "
           f"tasks), stage {evaluation.stage}, tokens {evaluation.tokens}"
           + (f", FAILED: {evaluation.failure}" if evaluation.failure else ""))
@@ -149,21 +151,33 @@ def _tasks_check(args) -> None:
 
     try:
         suite = load_suite(args.suite)
-        sandbox = make_sandbox(args.sandbox)
+        if args.limit:
+            suite = suite.head(args.limit)
+        images = sorted({t.setting.image for t in suite if t.setting.image})
+        sandbox = make_sandbox(args.sandbox or ("docker" if images else "bwrap"))
     except STARTUP_ERRORS as exc:
         _fail(str(exc))
-    if args.limit:
-        suite = suite.head(args.limit)
-    results = check_suite(suite, sandbox=sandbox, limits=Limits(seconds=args.seconds),
-                          workers=args.workers)
-    bad = [r for r in results if not r.ok]
+    results = check_suite(suite, sandbox=sandbox, workers=args.workers,
+                          limits=Limits(seconds=args.seconds, memory_mb=args.memory_mb))
+    checked = [r for r in results if r.unavailable is None]
+    bad = [r for r in checked if not r.ok]
+    for r in results:
+        if r.unavailable:
+            print(f"{r.task_id}: unavailable: {r.unavailable}")
     for r in bad:
         print(f"{r.task_id}: " + "; ".join(r.problems))
     for task_id, why in getattr(suite, "skipped", {}).items():
         print(f"{task_id}: skipped by the loader: {why}")
-    print(f"{suite.name}: {len(results) - len(bad)}/{len(results)} tasks pass the self-check "
-          "(reference passes, untouched stub fails)")
-    if bad:
+    if images:
+        present = [i for i in images if sandbox.has_image(i)] if hasattr(sandbox, "has_image") \
+            else []
+        print(f"images: {len(present)} of {len(images)} present")
+    what = ("gold patch solves, no patch does not" if images
+            else "reference passes, untouched stub fails")
+    unavailable = len(results) - len(checked)
+    print(f"{suite.name}: {len(checked) - len(bad)}/{len(checked)} tasks pass the self-check "
+          f"({what})" + (f"; {unavailable} unavailable" if unavailable else ""))
+    if bad or not checked:
         raise SystemExit(1)
 
 
@@ -231,12 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--db", help="keep the LLM exchanges in this SQLite file")
     p.set_defaults(func=_evaluate)
     tasks = sub.add_parser("tasks", help="task suites").add_subparsers(dest="what", required=True)
-    p = tasks.add_parser("check", help="reference solutions pass, untouched stubs fail")
-    p.add_argument("suite", help="builtin | exercism:PATH | humaneval:PATH")
-    p.add_argument("--sandbox", default="bwrap")
+    p = tasks.add_parser("check", help="reference solutions pass, untouched stubs fail "
+                                       "(SWE-bench: images present, gold patch solves)")
+    p.add_argument("suite", help="builtin | exercism:PATH | humaneval:PATH | swebench:PATH")
+    p.add_argument("--sandbox", help="default: docker for tasks with images, else bwrap")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--seconds", type=float, default=60.0, help="limit per hidden-test run")
+    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit per hidden-test run")
     p.set_defaults(func=_tasks_check)
     box = sub.add_parser("sandbox", help="sandbox backends").add_subparsers(dest="what", required=True)
     p = box.add_parser("check", help="which backends work here, and why not")

@@ -97,6 +97,6 @@ def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None) -> E
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
                            processes=ev["agent_processes"]),
-        stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
+        stages=[Stage(**s) for s in ev.get("stages") or cfg["tasks"].get("stages") or []] or None,
         task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
         evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")})

@@ -89,12 +89,31 @@ def _choice(cfg, key, choices):
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
 
 
+def _stages(cfg, key, stages) -> None:
+    """A list of ``{tasks, threshold}``; ``tasks``: a count, a list of ids, an id file or null."""
+    if stages is None:
+        return
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{key}: expected a list of {{tasks, threshold}}, got {stages!r}")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
+            raise ConfigError(f"{key}[{i}]: expected {{tasks, threshold}}, got {stage!r}")
+        tasks = stage.get("tasks")
+        named = (isinstance(tasks, str) and tasks) or (
+            isinstance(tasks, list) and tasks and all(isinstance(t, str) for t in tasks))
+        count = isinstance(tasks, int) and not isinstance(tasks, bool) and tasks >= 1
+        if not (tasks is None or named or count):
+            raise ConfigError(f"{key}[{i}].tasks: expected a count >= 1, a list of task ids, a "
+                              f"file of ids or null, got {tasks!r}")
+
+
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
     from qdagents import plugins
     from qdagents.archive import ARCHIVE_KINDS
     from qdagents.llm import validate_llm
     from qdagents.sandbox import BACKENDS
+    from qdagents.tasks import SUITE_KINDS
 
     _number(cfg, "seed", integer=True, minimum=0)
     _number(cfg, "workers", integer=True, minimum=1)
@@ -110,13 +129,8 @@ def validate(cfg: dict) -> dict:
         _number(cfg, f"evaluation.{key}", integer=True, minimum=1, nullable=True)
     for key in ("task_usd", "evaluation_usd"):
         _number(cfg, f"evaluation.{key}", minimum=0, nullable=True)
-    stages = _get(cfg, "evaluation.stages")
-    if stages is not None:
-        if not isinstance(stages, list) or not stages:
-            raise ConfigError(f"evaluation.stages: expected a list of {{tasks, threshold}}, got {stages!r}")
-        for i, stage in enumerate(stages):
-            if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
-                raise ConfigError(f"evaluation.stages[{i}]: expected {{tasks, threshold}}, got {stage!r}")
+    _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
+    _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
@@ -136,8 +150,7 @@ def validate(cfg: dict) -> dict:
     # task suite and sandbox when the run builds them
     plugins.resolves(_get(cfg, "archive"), key="archive", field="kind", builtins=ARCHIVE_KINDS)
     plugins.resolves(_get(cfg, "sandbox"), key="sandbox", field="backend", builtins=BACKENDS)
-    plugins.resolves(_get(cfg, "tasks"), key="tasks", field="kind",
-                     builtins=("builtin", "exercism", "humaneval"))
+    plugins.resolves(_get(cfg, "tasks"), key="tasks", field="kind", builtins=SUITE_KINDS)
     plugins.selection(_get(cfg, "selection"), ranges=None)
     plugins.descriptors(_get(cfg, "descriptors"))
     emitters = _get(cfg, "emitters")

@@ -12,7 +12,7 @@ is a :class:`~qdagents.config.ConfigError` naming its config key.
 | selection rule | ``selection`` | ``name``: :data:`qdagents.selection.STRATEGIES` | a rule ``(candidates, children, **context) -> probabilities`` (the other keys are its options), or a class whose objects have ``choose(candidates, children, rng, k, *, curiosity)`` |
 | descriptor | ``descriptors.axes[i]`` | ``name``: :data:`qdagents.descriptors.DESCRIPTORS` | a :class:`~qdagents.descriptors.Descriptor`, a Descriptor class, or a measure ``(tasks, files) -> float`` |
 | archive | ``archive`` | ``kind``: :data:`qdagents.archive.ARCHIVE_KINDS` | a class, called with ``specs=`` (the axes) and ``seed=`` too; its objects have ``specs``, ``add``, ``elites``, ``is_elite``, ``stats`` |
-| task-suite loader | ``tasks`` | ``kind``: builtin, exercism, humaneval | a function returning a suite (``name``, ``tasks``, ``len()``) |
+| task-suite loader | ``tasks`` | ``kind``: builtin, exercism, humaneval, swebench | a function returning a suite (``name``, ``tasks``, ``len()``) |
 | sandbox backend | ``sandbox`` | ``backend``: process, bwrap, docker, auto | a class whose objects have ``name`` and ``run(argv, *, workdir, mounts, env, limits)`` |
 """
 
@@ -201,10 +201,11 @@ def archive(spec: dict, *, axes: list, seed: int, key: str = "archive"):
 
 
 def task_suite(spec: dict, *, key: str = "tasks"):
-    from qdagents.tasks import load_suite
+    from qdagents.tasks import SUITE_KINDS, load_suite
 
-    builtins = {"builtin": None, "exercism": None, "humaneval": None}
+    builtins = dict.fromkeys(SUITE_KINDS)
     target, options, name = factory(spec, key, "kind", builtins)
+    options.pop("stages", None)   # the suite's preset stages are the evaluator's (tasks.stages)
     built = (load_suite({"kind": name, **options}) if target is None
              else call(target, options, key, "task-suite loader"))
     check(built, key, "task suite", attributes=("name", "tasks"))
