@@ -1,10 +1,10 @@
 """The offline landscape: how the seed agent and some mutated variants fare with the offline model.
 
 Runs each variant on every task of the built-in suite (or the fixture tasks under
-``tests/offline/fixtures`` when the suite is missing) with the minimal in-process bench of
-:mod:`qdagents.offline._bench` (plain subprocesses, a direct unix-socket gateway, hidden tests
-run with unittest on a copy), and prints one row per variant: fitness, tools offered, lines the
-model emitted vs lines that changed, tokens and LLM calls per task.
+``tests/offline/fixtures`` when the suite is missing) through the run's own evaluation path
+(:func:`qdagents.offline._bench.run_task`: the evaluator, the gateway with the offline model, the
+hidden-test harness, the ``process`` sandbox), and prints one row per variant: fitness, tools
+offered, lines the model emitted vs lines that changed, tokens and LLM calls per task.
 
 Variants are built from the seed the way a run builds them: the offline mutator's SEARCH/REPLACE
 answers are parsed and applied to the code. Named variants apply chosen catalogue entries;
@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qdagents.offline._model import OfflineModel  # noqa: E402
-from qdagents.offline._bench import TaskRun, run_task  # noqa: E402
+from qdagents.evaluation import TaskResult  # noqa: E402
+from qdagents.offline._bench import run_task  # noqa: E402
 from qdagents.offline._catalogue import CATALOGUE, tool_names  # noqa: E402
 from qdagents.emitters import apply_edits, parse_edits  # noqa: E402
 from qdagents.offline._mutator import render  # noqa: E402
@@ -108,14 +109,14 @@ def task_dirs(root: Path | None) -> list[Path]:
     raise SystemExit("no tasks found")
 
 
-def evaluate(code: str, tasks: list[Path], seed: int, workers: int) -> list[TaskRun]:
+def evaluate(code: str, tasks: list[Path], seed: int, workers: int) -> list[TaskResult]:
     with tempfile.TemporaryDirectory(prefix="qd-variant-") as folder:
         (Path(folder) / "agent.py").write_text(code)
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(lambda task: run_task(Path(folder), task, seed=seed), tasks))
 
 
-def row(name: str, code: str, runs: list[TaskRun]) -> str:
+def row(name: str, code: str, runs: list[TaskResult]) -> str:
     n = len(runs)
     emitted, changed = sum(r.lines_emitted for r in runs), sum(r.lines_changed for r in runs)
     tools = len(set().union(*(r.tools_offered for r in runs))) if runs else 0

@@ -124,14 +124,34 @@ class AgentStore:
         return self._git("log", "--first-parent", "--format=%s", self.commit(agent_id)).splitlines()
 
 
-def read_folder(folder: str | Path) -> dict[str, str]:
-    """Reads an agent folder as ``{relative path: text}``, skipping caches and hidden files."""
+def read_folder(folder: str | Path, *, hidden: bool = False,
+                undecodable: str = "replace") -> dict[str, str]:
+    """Reads a folder as ``{relative path: text}``, in path order, bytecode caches and git
+    metadata (``.git``: a repository task's history is not the agent's work) left out.
+
+    The one folder reader: an agent's folder (hidden files left out too), and, with
+    ``hidden=True, undecodable="skip"``, a task workspace as the agent left it (every file it
+    wrote counts, a binary or unreadable one is skipped rather than diffed as text).
+
+    Args:
+        hidden: Keep files and folders whose name starts with a dot.
+        undecodable: ``"replace"`` bytes that are not UTF-8, or ``"skip"`` such files (and files
+            that cannot be read).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"agent folder {folder} does not exist")
     files = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+        if not path.is_file() or "__pycache__" in rel.parts or ".git" in rel.parts or \
+                (not hidden and any(p.startswith(".") for p in rel.parts)):
+            continue
+        if undecodable == "skip":
+            try:
+                files[rel.as_posix()] = path.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+        else:
             files[rel.as_posix()] = path.read_text(errors="replace")
     return files

@@ -21,16 +21,6 @@ STATUS_NAMES = {0: "not_added", 1: "improve", 2: "new"}
 #: Archive kinds the config may name (`archive.kind`).
 ARCHIVE_KINDS = ("grid", "cvt", "novelty", "keep_all")
 
-@dataclass(frozen=True)
-class DescriptorSpec:
-    """One axis of the archive: a measured descriptor, its range and number of bins."""
-
-    name: str
-    label: str
-    low: float
-    high: float
-    bins: int
-
 
 @dataclass(frozen=True)
 class Insertion:
@@ -50,7 +40,8 @@ class Archive:
     """A pyribs archive of agent ids with clipping, counting and a few conveniences.
 
     Args:
-        specs: One :class:`DescriptorSpec` per archive axis.
+        specs: One :class:`qdagents.descriptors.Descriptor` per archive axis (its
+            ``name``, ``low``, ``high`` and ``bins`` are used).
         kind: ``"grid"`` (pyribs ``GridArchive``; the MAP-Elites grid of Mouret & Clune 2015),
             ``"cvt"`` (pyribs ``CVTArchive``, CVT-MAP-Elites of Vassiliades et al. 2018: ``cells``
             centroids by k-means over ``samples`` uniform points, seeded by ``seed``; no download),
@@ -76,7 +67,7 @@ class Archive:
     that runs with different archives can be compared.
     """
 
-    def __init__(self, *, specs: list[DescriptorSpec], kind: str = "grid", seed: int | None = None,
+    def __init__(self, *, specs: list, kind: str = "grid", seed: int | None = None,
                  cells: int = 50, samples: int = 20000, k_neighbors: int = 5,
                  novelty_threshold: float = 0.1, local_competition: bool = False):
         from ribs.archives import CVTArchive, GridArchive, ProximityArchive
@@ -90,7 +81,9 @@ class Archive:
         self._low = np.array([s.low for s in self.specs], float)
         self._high = np.array([s.high for s in self.specs], float)
         self._normalised = kind in ("cvt", "novelty")
-        self._kept: list[dict] = []          # keep_all only
+        self._kept: dict[str, dict] = {}     # keep_all only: id -> elite, in insertion order
+        self._kept_cells: dict[int, float] = {}   # keep_all only: grid cell -> best fitness
+        self._best_first: list[dict] | None = None   # keep_all only: elites() until the next add
         dim = len(self.specs)
         if kind == "grid":
             self.archive = GridArchive(
@@ -145,10 +138,12 @@ class Archive:
         self.clipped += clipped
         if self.kind == "keep_all":
             cell = self.grid_cell(values)
-            if any(e["id"] == agent_id for e in self._kept):
+            if agent_id in self._kept:
                 return Insertion(status="not_added", cell=cell, clipped=clipped)
-            self._kept.append({"id": agent_id, "fitness": float(fitness),
-                               "descriptors": [float(v) for v in values], "cell": cell})
+            self._kept[agent_id] = {"id": agent_id, "fitness": float(fitness),
+                                    "descriptors": [float(v) for v in values], "cell": cell}
+            self._kept_cells[cell] = max(self._kept_cells.get(cell, -np.inf), float(fitness))
+            self._best_first = None
             return Insertion(status="new", cell=cell, clipped=clipped)
         measures = self._to_archive(values)
         info = self.archive.add_single(agent_id, float(fitness), measures)
@@ -169,7 +164,9 @@ class Archive:
     def elites(self) -> list[dict]:
         """Every elite as ``{id, fitness, descriptors, cell}``, best first."""
         if self.kind == "keep_all":
-            return [dict(e) for e in sorted(self._kept, key=lambda e: -e["fitness"])]
+            if self._best_first is None:
+                self._best_first = sorted(self._kept.values(), key=lambda e: -e["fitness"])
+            return [dict(e) for e in self._best_first]
         data = self.archive.data()
         order = np.argsort(-data["objective"], kind="stable")
         return [{"id": _plain(data["solution"][i]), "fitness": float(data["objective"][i]),
@@ -178,20 +175,23 @@ class Archive:
 
     def is_elite(self, agent_id: str) -> bool:
         if self.kind == "keep_all":
-            return any(e["id"] == agent_id for e in self._kept)
+            return agent_id in self._kept
         return agent_id in {_plain(s) for s in self.archive.data("solution")}
 
     def grid_stats(self) -> dict:
         """The elites projected on the descriptor grid of ``specs``: one best fitness per cell."""
-        cells: dict[int, float] = {}
-        elites = self.elites()
-        for e in elites:
-            cell = self.grid_cell(e["descriptors"])
-            cells[cell] = max(cells.get(cell, -np.inf), e["fitness"])
+        if self.kind == "keep_all":   # kept up to date by add(): constant time per call
+            cells, count = self._kept_cells, len(self._kept)
+        else:
+            cells, elites = {}, self.elites()
+            for e in elites:
+                cell = self.grid_cell(e["descriptors"])
+                cells[cell] = max(cells.get(cell, -np.inf), e["fitness"])
+            count = len(elites)
         total = int(np.prod([s.bins for s in self.specs]))
-        return {"elites": len(elites), "coverage": len(cells) / total,
+        return {"elites": count, "coverage": len(cells) / total,
                 "qd_score": float(sum(cells.values())),
-                "best": max((e["fitness"] for e in elites), default=None)}
+                "best": max(cells.values(), default=None)}
 
     @property
     def stats(self) -> dict:

@@ -32,50 +32,40 @@ def _fail(message: str, code: int = 2) -> None:
 #: (no sandbox, no image, no task folder): a one-line error, not a traceback.
 STARTUP_ERRORS = (OSError, RuntimeError, ValueError, KeyError)
 
-#: Override keys that change how a run is executed, not what is compared between conditions.
-NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
-
-
-def condition_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that define the experimental condition: all but seed and execution keys."""
-    def key(override: str) -> str:
-        return override.split("=")[0].lstrip("+~")
-
-    return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
-                  and not key(o).startswith(("hydra.", "sandbox.")))
-
-
 def _hydra_run(argv: list[str]) -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
     @hydra.main(version_base=None, config_path="pkg://qdagents.conf", config_name="config")
     def run(cfg) -> None:
-        from qdagents.config import validate
+        from qdagents.config import condition_overrides
+        from qdagents.run import Run
 
-        try:  # ConfigError, and omegaconf's own (a missing '???', a bad interpolation)
-            container = validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
-        except Exception as exc:
-            _fail(f"invalid config: {exc}")
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
-        overrides = condition_overrides(list(hc.overrides.task))
-        _start(container, run_dir, overrides).execute()
+        condition = condition_overrides(list(hc.overrides.task))
+        _open(lambda: Run.from_config(cfg, run_dir, condition=condition)).execute()
         _finish(run_dir)
 
     sys.argv = ["qdagents run", *argv]
     run()
 
 
-def _start(cfg: dict, run_dir: Path, condition):
-    """The run, or a one-line error when its parts cannot be built (no sandbox, no task data)."""
-    from qdagents.loop import Run
+def _open(build, *, doing: str = "start the run"):
+    """What ``build()`` returns, or a one-line error: a directory that is not a run (or an agent
+    folder that is not there), a bad config, parts that cannot be built here (no sandbox, no
+    task data)."""
+    from qdagents.config import ConfigError
+    from qdagents.run import RunDirectoryError
 
     try:
-        return Run(cfg, run_dir, condition=condition)
+        return build()
+    except (RunDirectoryError, NotADirectoryError) as exc:
+        _fail(str(exc))
+    except ConfigError as exc:
+        _fail(f"invalid config: {exc}")
     except STARTUP_ERRORS as exc:
-        _fail(f"cannot start the run: {exc}")
+        _fail(f"cannot {doing}: {exc}")
 
 
 def _finish(run_dir: Path) -> None:
@@ -101,45 +91,17 @@ def _summary(args) -> None:
 
 
 def _resume(args) -> None:
-    from omegaconf import OmegaConf
+    from qdagents.run import Run
 
-    from qdagents.config import ConfigError, validate
-    from qdagents.store import RunDatabase
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "run.sqlite").is_file():
-        _fail(f"{run_dir} is not a run directory (no run.sqlite)")
-    db = RunDatabase(run_dir / "run.sqlite")
-    cfg, condition = db.get_meta("config"), db.get_meta("condition", "default")
-    db.close()
-    if args.overrides:
-        cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(cfg),
-                                                     OmegaConf.from_dotlist(args.overrides)))
-    try:
-        validate(cfg)
-    except ConfigError as exc:
-        _fail(f"invalid config: {exc}")
-    _start(cfg, run_dir, condition).execute()
-    _finish(run_dir)
+    _open(lambda: Run.resume(args.run_dir, args.overrides)).execute()
+    _finish(Path(args.run_dir))
 
 
 def _replay(args) -> None:
-    from qdagents.config import validate
-    from qdagents.store import RunDatabase
+    from qdagents.run import Run
 
-    source = Path(args.run_dir)
-    if not (source / "run.sqlite").is_file():
-        _fail(f"{source} is not a run directory (no run.sqlite)")
-    out = Path(args.out)
-    if (out / "run.sqlite").exists():
-        _fail(f"{out} already holds a run; choose a new --out directory")
-    db = RunDatabase(source / "run.sqlite")
-    cfg = db.get_meta("config")
-    condition = db.get_meta("condition_overrides") or db.get_meta("condition", "default")
-    db.close()
-    cfg["llm"] = {**cfg["llm"], "mode": "replay", "replay_from": str(source / "run.sqlite")}
-    _start(validate(cfg), out, condition).execute()
-    _finish(out)
+    _open(lambda: Run.replay(args.run_dir, args.out)).execute()
+    _finish(Path(args.out))
 
 
 def _plot(args) -> None:
@@ -151,69 +113,29 @@ def _plot(args) -> None:
 
 def _export(args) -> None:
     from qdagents.agents import AgentStore
+    from qdagents.run import find_agent
 
-    store = AgentStore(Path(args.run_dir) / "agents.git")
-    matches = [a for a in _agent_ids(args.run_dir) if a.startswith(args.agent_id)]
-    if len(matches) != 1:
-        _fail(f"agent id {args.agent_id!r} matches {len(matches)} agents in {args.run_dir}")
+    agent_id = _open(lambda: find_agent(args.run_dir, args.agent_id))
     try:
-        dest = store.export(matches[0], args.dest)
+        dest = AgentStore(Path(args.run_dir) / "agents.git").export(agent_id, args.dest)
     except FileExistsError as exc:
         _fail(str(exc))
-    print(f"agent {matches[0]} written to {dest} (run it with: python3 {dest}/agent.py)")
-
-
-def _agent_ids(run_dir) -> list[str]:
-    from qdagents.store import RunDatabase
-
-    db = RunDatabase(Path(run_dir) / "run.sqlite")
-    try:
-        return [r["id"] for r in db.execute("SELECT id FROM agents")]
-    finally:
-        db.close()
-
-
-def compose(overrides: list[str]) -> dict:
-    """The validated config for ``overrides``, composed like ``qdagents run`` would."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from omegaconf import OmegaConf
-
-    from qdagents.config import validate
-
-    try:
-        with initialize_config_module(config_module="qdagents.conf", version_base=None):
-            cfg = hydra_compose("config", overrides=overrides)
-        return validate(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
-    except Exception as exc:
-        _fail(f"invalid config: {exc}")
+    print(f"agent {agent_id} written to {dest} (run it with: python3 {dest}/agent.py)")
 
 
 def _evaluate(args) -> None:
-    import tempfile
+    from qdagents.config import compose
+    from qdagents.run import evaluate_folder
 
-    from qdagents.agents import read_folder
-    from qdagents.components import build_evaluator, build_gateway
-    from qdagents.store import RunDatabase
-
-    cfg = compose(args.overrides)
-    agent_dir = Path(args.agent_dir).resolve()
-    try:
-        read_folder(agent_dir)
-    except NotADirectoryError as exc:
-        _fail(str(exc))
-    with tempfile.TemporaryDirectory(prefix="qdagents-evaluate-") as tmp:
-        db = RunDatabase(args.db or Path(tmp) / "evaluate.sqlite")
-        try:
-            evaluator = build_evaluator(cfg, gateway=build_gateway(cfg, db=db))
-        except STARTUP_ERRORS as exc:
-            _fail(f"cannot evaluate: {exc}")
-        evaluation = evaluator.evaluate(agent_dir.name, agent_dir)
-        db.close()
+    cfg = _open(lambda: compose(args.overrides), doing="evaluate")
+    evaluation = _open(lambda: evaluate_folder(cfg, args.agent_dir, db=args.db),
+                       doing="evaluate")
     result = evaluation.as_dict()
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return
+    for task_id, why in evaluation.unavailable.items():
+        print(f"  unavailable  {task_id}: {why}")
     print(f"fitness {evaluation.fitness:.3f} ({evaluation.tasks_passed}/{len(evaluation.tasks)} "
           f"tasks), stage {evaluation.stage}, tokens {evaluation.tokens}"
           + (f", FAILED: {evaluation.failure}" if evaluation.failure else ""))
@@ -229,21 +151,33 @@ def _tasks_check(args) -> None:
 
     try:
         suite = load_suite(args.suite)
-        sandbox = make_sandbox(args.sandbox)
+        if args.limit:
+            suite = suite.head(args.limit)
+        images = sorted({t.setting.image for t in suite if t.setting.image})
+        sandbox = make_sandbox(args.sandbox or ("docker" if images else "bwrap"))
     except STARTUP_ERRORS as exc:
         _fail(str(exc))
-    if args.limit:
-        suite = suite.head(args.limit)
-    results = check_suite(suite, sandbox=sandbox, limits=Limits(seconds=args.seconds),
-                          workers=args.workers)
-    bad = [r for r in results if not r.ok]
+    results = check_suite(suite, sandbox=sandbox, workers=args.workers,
+                          limits=Limits(seconds=args.seconds, memory_mb=args.memory_mb))
+    checked = [r for r in results if r.unavailable is None]
+    bad = [r for r in checked if not r.ok]
+    for r in results:
+        if r.unavailable:
+            print(f"{r.task_id}: unavailable: {r.unavailable}")
     for r in bad:
         print(f"{r.task_id}: " + "; ".join(r.problems))
     for task_id, why in getattr(suite, "skipped", {}).items():
         print(f"{task_id}: skipped by the loader: {why}")
-    print(f"{suite.name}: {len(results) - len(bad)}/{len(results)} tasks pass the self-check "
-          "(reference passes, untouched stub fails)")
-    if bad:
+    if images:
+        present = [i for i in images if sandbox.has_image(i)] if hasattr(sandbox, "has_image") \
+            else []
+        print(f"images: {len(present)} of {len(images)} present")
+    what = ("gold patch solves, no patch does not" if images
+            else "reference passes, untouched stub fails")
+    unavailable = len(results) - len(checked)
+    print(f"{suite.name}: {len(checked) - len(bad)}/{len(checked)} tasks pass the self-check "
+          f"({what})" + (f"; {unavailable} unavailable" if unavailable else ""))
+    if bad or not checked:
         raise SystemExit(1)
 
 
@@ -311,12 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--db", help="keep the LLM exchanges in this SQLite file")
     p.set_defaults(func=_evaluate)
     tasks = sub.add_parser("tasks", help="task suites").add_subparsers(dest="what", required=True)
-    p = tasks.add_parser("check", help="reference solutions pass, untouched stubs fail")
-    p.add_argument("suite", help="builtin | exercism:PATH | humaneval:PATH")
-    p.add_argument("--sandbox", default="bwrap")
+    p = tasks.add_parser("check", help="reference solutions pass, untouched stubs fail "
+                                       "(SWE-bench: images present, gold patch solves)")
+    p.add_argument("suite", help="builtin | exercism:PATH | humaneval:PATH | swebench:PATH")
+    p.add_argument("--sandbox", help="default: docker for tasks with images, else bwrap")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--seconds", type=float, default=60.0, help="limit per hidden-test run")
+    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit per hidden-test run")
     p.set_defaults(func=_tasks_check)
     box = sub.add_parser("sandbox", help="sandbox backends").add_subparsers(dest="what", required=True)
     p = box.add_parser("check", help="which backends work here, and why not")

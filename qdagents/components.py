@@ -1,4 +1,4 @@
-"""Building a run's parts from its config: gateway, sandbox, evaluator, workshop, axes.
+"""Building a run's parts from its config: scheduler, gateway, sandbox, evaluator, workshop, axes.
 
 One place that turns config into objects, shared by ``qdagents run``, ``resume``, ``replay`` and
 ``evaluate``.
@@ -10,12 +10,13 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from qdagents.descriptors import DESCRIPTORS
+from qdagents import plugins
 from qdagents.agents import read_folder
-from qdagents.archive import DescriptorSpec
+from qdagents.descriptors import Descriptor
+from qdagents.emitters import NoveltyFilter
 from qdagents.evaluation import Evaluator, Stage, snapshot
 from qdagents.sandbox import Limits
-from qdagents.store import RunDatabase
+from qdagents.scheduler import Scheduler
 from qdagents.tasks import write_files
 
 
@@ -24,10 +25,27 @@ def seed_agent_dir() -> Path:
     return Path(str(resources.files("qdagents") / "seed_agent"))
 
 
-def descriptor_specs(cfg: dict) -> list[DescriptorSpec]:
-    return [DescriptorSpec(name=a["name"], label=DESCRIPTORS[a["name"]].label,
-                           low=float(a["low"]), high=float(a["high"]), bins=int(a["bins"]))
-            for a in cfg["descriptors"]["axes"]]
+def descriptor_specs(cfg: dict) -> list[Descriptor]:
+    """The archive's axes: each configured descriptor over its configured range and bins."""
+    return plugins.descriptors(cfg["descriptors"])
+
+
+def build_scheduler(cfg: dict) -> Scheduler:
+    """The scheduler a config describes: archive over the descriptor axes, selection, emitters."""
+    axes = descriptor_specs(cfg)
+    seed = int(cfg["seed"])
+    return Scheduler(
+        archive=plugins.archive(cfg["archive"], axes=axes, seed=seed),
+        emitters={name: plugins.emitter(name, spec) for name, spec in cfg["emitters"].items()},
+        selection=plugins.selection(cfg["selection"], ranges=[(a.low, a.high) for a in axes]),
+        weights={name: spec.get("weight", 1.0) for name, spec in cfg["emitters"].items()},
+        seed=seed, pool=cfg["selection"].get("pool", "archive"),
+        bandit=bool(cfg.get("emitter_bandit")))
+
+
+def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:
+    threshold = cfg.get("novelty_filter")
+    return NoveltyFilter(threshold) if threshold is not None else None
 
 
 class AgentWorkshop:
@@ -56,41 +74,29 @@ class AgentWorkshop:
 
 
 def build_gateway(cfg: dict, *, db, run_budget=None):
-    """The LLM gateway a config describes, recording into ``db``."""
-    from qdagents.llm import Gateway, register_offline_provider
+    """The LLM gateway a config describes, recording into ``db``, litellm warmed up."""
+    from qdagents.llm import Gateway
 
-    llm = cfg["llm"]
-    register_offline_provider(latency=float(llm.get("latency") or 0.0))
-    gateway = Gateway(
-        model=llm["agent_model"],
-        purpose_models={"agent": llm["agent_model"], "emitter": llm["emitter_model"]},
-        db=db, mode=llm["mode"], api_base=llm.get("api_base"),
-        timeout=llm["timeout"], max_retries=llm["max_retries"], prices=llm.get("prices"),
-        run_budget=run_budget, seed=int(cfg["seed"]),
-        replay_source=RunDatabase(llm["replay_from"]) if llm.get("replay_from") else None)
+    gateway = Gateway.from_config(cfg, db=db, run_budget=run_budget)
     gateway.warm_up()
     return gateway
 
 
 def build_sandbox(cfg: dict):
-    from qdagents.sandbox import make_sandbox
-
-    options = dict(cfg["sandbox"])
-    return make_sandbox(options.pop("backend"), **options)
+    return plugins.sandbox(dict(cfg["sandbox"]))
 
 
-def build_evaluator(cfg: dict, *, gateway) -> Evaluator:
-    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors."""
-    from qdagents.tasks import load_suite
-
+def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None) -> Evaluator:
+    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors (the
+    config's axes, or ``descriptors`` when given)."""
     ev = cfg["evaluation"]
     return Evaluator(
-        suite=load_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg), gateway=gateway,
-        descriptor_names=[a["name"] for a in cfg["descriptors"]["axes"]],
+        suite=plugins.task_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg),
+        gateway=gateway, descriptors=descriptors or descriptor_specs(cfg),
         agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
                             processes=ev["agent_processes"]),
         test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
                            processes=ev["agent_processes"]),
-        stages=[Stage(**s) for s in ev["stages"]] if ev.get("stages") else None,
+        stages=[Stage(**s) for s in ev.get("stages") or cfg["tasks"].get("stages") or []] or None,
         task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
         evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")})

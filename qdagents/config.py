@@ -1,17 +1,65 @@
-"""Checks a resolved Hydra config before anything runs, naming the bad key.
+"""Composing and checking a config before anything runs, naming the bad key.
 
-Hydra already refuses keys that do not exist; this module refuses values that would fail later
-(a negative budget, an unknown selection, a descriptor axis with no bins), so that a broken config
-stops the run at once with ``ConfigError: budget.evaluations: ...`` and a non-zero exit code.
+:func:`compose` composes the Hydra tree in ``conf/`` (shipped as ``qdagents.conf``) with overrides,
+as ``qdagents run`` does, and returns a plain dict. Hydra already refuses keys that do not exist;
+:func:`validate` refuses values that would fail later (a negative budget, an unknown selection, a
+part whose ``_target_`` does not import, a descriptor axis with no bins), so that a broken config
+stops the run at once with ``ConfigError: budget.evaluations: ...`` (``qdagents: error: invalid
+config: ...`` and exit code 2 on the command line).
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Sequence
 
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message starts with the dotted key."""
+
+
+def compose(overrides: Sequence[str] = ()) -> dict:
+    """The validated config for ``overrides`` (``["seed=3", "selection=dgm", ...]``), composed
+    as ``qdagents run`` composes it; a ``hydra.searchpath=[file://...]`` override adds a
+    package's own config groups. Raises :class:`ConfigError` naming the first bad key."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module(config_module="qdagents.conf", version_base=None):
+            cfg = hydra_compose("config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(str(exc).strip()) from None
+    return resolve(cfg)
+
+
+def resolve(cfg) -> dict:
+    """A composed config (OmegaConf, or a dict) as a plain, validated dict."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(cfg, dict):
+        try:   # a missing '???' value, a bad interpolation
+            cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(str(exc).strip()) from None
+    return validate(cfg)
+
+
+#: Override keys that change how a run is executed, not what is compared between conditions.
+NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
+
+
+def condition_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that define a run's experimental condition (what reports compare): all
+    but the seed and the keys of how it is executed."""
+    def key(override: str) -> str:
+        return override.split("=")[0].lstrip("+~")
+
+    return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
+                  and not key(o).startswith(("hydra.", "sandbox.")))
 
 
 def _get(cfg: dict, dotted: str):
@@ -41,12 +89,31 @@ def _choice(cfg, key, choices):
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
 
 
+def _stages(cfg, key, stages) -> None:
+    """A list of ``{tasks, threshold}``; ``tasks``: a count, a list of ids, an id file or null."""
+    if stages is None:
+        return
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{key}: expected a list of {{tasks, threshold}}, got {stages!r}")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
+            raise ConfigError(f"{key}[{i}]: expected {{tasks, threshold}}, got {stage!r}")
+        tasks = stage.get("tasks")
+        named = (isinstance(tasks, str) and tasks) or (
+            isinstance(tasks, list) and tasks and all(isinstance(t, str) for t in tasks))
+        count = isinstance(tasks, int) and not isinstance(tasks, bool) and tasks >= 1
+        if not (tasks is None or named or count):
+            raise ConfigError(f"{key}[{i}].tasks: expected a count >= 1, a list of task ids, a "
+                              f"file of ids or null, got {tasks!r}")
+
+
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
-    from qdagents.descriptors import DESCRIPTORS
+    from qdagents import plugins
     from qdagents.archive import ARCHIVE_KINDS
-    from qdagents.selection import STRATEGIES
-    from qdagents.emitters import EMITTERS
+    from qdagents.llm import validate_llm
+    from qdagents.sandbox import BACKENDS
+    from qdagents.tasks import SUITE_KINDS
 
     _number(cfg, "seed", integer=True, minimum=0)
     _number(cfg, "workers", integer=True, minimum=1)
@@ -62,54 +129,37 @@ def validate(cfg: dict) -> dict:
         _number(cfg, f"evaluation.{key}", integer=True, minimum=1, nullable=True)
     for key in ("task_usd", "evaluation_usd"):
         _number(cfg, f"evaluation.{key}", minimum=0, nullable=True)
-    stages = _get(cfg, "evaluation.stages")
-    if stages is not None:
-        if not isinstance(stages, list) or not stages:
-            raise ConfigError(f"evaluation.stages: expected a list of {{tasks, threshold}}, got {stages!r}")
-        for i, stage in enumerate(stages):
-            if not isinstance(stage, dict) or set(stage) - {"tasks", "threshold"}:
-                raise ConfigError(f"evaluation.stages[{i}]: expected {{tasks, threshold}}, got {stage!r}")
+    _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
+    _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
     nf = cfg.get("novelty_filter")
     if nf is not None and (not isinstance(nf, numbers.Real) or not 0 < nf <= 1):
         raise ConfigError(f"novelty_filter: expected a similarity in (0, 1] or null, got {nf!r}")
-    _choice(cfg, "archive.kind", sorted(ARCHIVE_KINDS))
-    _choice(cfg, "selection.name", sorted(STRATEGIES))
     _choice(cfg, "selection.pool", ["archive", "all"])
-    _choice(cfg, "sandbox.backend", ["auto", "bwrap", "docker", "process"])
     _choice(cfg, "llm.mode", ["record", "replay", "off"])
-    _choice(cfg, "tasks.kind", ["builtin", "exercism", "humaneval"])
+    validate_llm(cfg)   # llm.max_tokens, llm.prices, llm.emitter_ensemble
     for key in ("llm.agent_model", "llm.emitter_model"):
         if not isinstance(_get(cfg, key), str) or "/" not in _get(cfg, key):
             raise ConfigError(f"{key}: expected a litellm model string like 'provider/model', "
                               f"got {_get(cfg, key)!r}")
 
-    axes = _get(cfg, "descriptors.axes")
-    if not isinstance(axes, list) or not axes:
-        raise ConfigError("descriptors.axes: expected a non-empty list of axes")
-    for i, axis in enumerate(axes):
-        key = f"descriptors.axes[{i}]"
-        if not isinstance(axis, dict) or axis.get("name") not in DESCRIPTORS:
-            raise ConfigError(f"{key}.name: expected one of {', '.join(DESCRIPTORS)}, "
-                              f"got {axis.get('name') if isinstance(axis, dict) else axis!r}")
-        if not isinstance(axis.get("bins"), int) or axis["bins"] < 1:
-            raise ConfigError(f"{key}.bins: expected a positive integer, got {axis.get('bins')!r}")
-        if not all(isinstance(axis.get(k), numbers.Real) for k in ("low", "high")) \
-                or axis["low"] >= axis["high"]:
-            raise ConfigError(f"{key}: expected numbers low < high, got "
-                              f"low={axis.get('low')!r} high={axis.get('high')!r}")
-
+    # the pluggable parts: a built-in name or a _target_ that imports (qdagents.plugins);
+    # emitters, the selection rule and the descriptors are built and checked here, the archive,
+    # task suite and sandbox when the run builds them
+    plugins.resolves(_get(cfg, "archive"), key="archive", field="kind", builtins=ARCHIVE_KINDS)
+    plugins.resolves(_get(cfg, "sandbox"), key="sandbox", field="backend", builtins=BACKENDS)
+    plugins.resolves(_get(cfg, "tasks"), key="tasks", field="kind", builtins=SUITE_KINDS)
+    plugins.selection(_get(cfg, "selection"), ranges=None)
+    plugins.descriptors(_get(cfg, "descriptors"))
     emitters = _get(cfg, "emitters")
     if not isinstance(emitters, dict) or not emitters:
         raise ConfigError("emitters: expected at least one named emitter")
     for name, spec in emitters.items():
-        if not isinstance(spec, dict) or spec.get("kind") not in EMITTERS:
-            raise ConfigError(f"emitters.{name}.kind: expected one of {', '.join(EMITTERS)}, "
-                              f"got {spec.get('kind') if isinstance(spec, dict) else spec!r}")
+        plugins.emitter(name, spec)
         weight = spec.get("weight", 1.0)
-        if not isinstance(weight, numbers.Real) or weight < 0:
+        if not isinstance(weight, numbers.Real) or isinstance(weight, bool) or weight < 0:
             raise ConfigError(f"emitters.{name}.weight: expected a number >= 0, got {weight!r}")
     if sum(spec.get("weight", 1.0) for spec in emitters.values()) <= 0:
         raise ConfigError("emitters: at least one emitter needs a weight > 0")

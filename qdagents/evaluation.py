@@ -8,34 +8,81 @@ and what changed in the workspace (see :mod:`descriptors`).
 
 Staged evaluation (as in the Darwin Gödel Machine): tasks are run in stages, and an agent whose
 pass rate after a stage is below that stage's threshold stops there. Fitness and descriptors use
-all tasks run; the stage reached is recorded.
+all tasks run; the stage reached is recorded. A stage names its tasks by count, by id or by a file
+of ids (DGM's small -> medium -> large SWE-bench subsets).
+
+Every kind of task tells the evaluator where it runs (its :class:`~qdagents.tasks.TaskSetting`:
+image, working directory, environment, interpreter) and does its own ``prepare`` (fill the
+workspace) and ``judge`` (the verdict on it): hidden tests for single-folder tasks, a repository's
+own tests in its own image for SWE-bench instances. A task that cannot run here (its image is
+missing, or the sandbox runs no images) is *unavailable*: it is left out of the suite, with the
+reason in :attr:`Evaluator.unavailable`, rather than scored 0.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import qdagents.descriptors as descriptor_lib
 from qdagents.agents import read_folder
 from qdagents.sandbox import Limits, Mount
+from qdagents.tasks import TaskSetting
 
 AGENT_ENTRY = "agent.py"
 SOCKET_DIR = "/run/qdagents"
 LOG_CAP = 4000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Stage:
-    """Run the next ``tasks`` tasks (None: all the rest); go on only if pass rate >= threshold."""
+    """Run the next ``tasks`` tasks; go on only if the pass rate so far >= ``threshold``.
 
-    tasks: int | None = None
+    ``tasks`` is a count (the next n tasks not run yet, in suite order), None (all the rest), a
+    list of task ids, or the path of a file of ids (a JSON list, or one id per line; a relative
+    path is looked up in the working directory, then in qdagents' ``conf/``).
+    """
+
+    tasks: int | list[str] | str | None = None
     threshold: float = 0.0
+
+    def resolved(self, suite, unavailable=()) -> Stage:
+        """This stage with a file of ids read; ids not in ``suite`` are dropped (those that are
+        only unavailable silently, others with a warning). A stage that names tasks but none
+        of ``suite``'s (nor unavailable ones) is a ValueError: its ids are wrong."""
+        if not isinstance(self.tasks, (str, list)):
+            return self
+        from qdagents.tasks import read_task_ids
+
+        ids = read_task_ids(stage_file(self.tasks)) if isinstance(self.tasks, str) \
+            else [str(i) for i in self.tasks]
+        known = set(suite.ids)
+        unknown = [i for i in ids if i not in known and i not in unavailable]
+        if unknown and len(unknown) == len(ids):
+            raise ValueError(f"stage tasks: none of {ids[:3]}... is in the suite")
+        if unknown:
+            log.warning("stage tasks not in the suite, skipped: %s", ", ".join(unknown[:10]))
+        return Stage(tasks=[i for i in ids if i in known], threshold=self.threshold)
+
+
+def stage_file(name: str) -> Path:
+    """A stage's id file: relative to the working directory, else to qdagents' conf/."""
+    path = Path(name).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    shipped = Path(str(resources.files("qdagents") / "conf")) / name
+    if shipped.exists():
+        return shipped
+    raise FileNotFoundError(f"stage task file {name} not found (looked in the working "
+                            "directory and in qdagents' conf/)")
 
 
 @dataclass
@@ -54,6 +101,7 @@ class TaskResult:
     seconds: float = 0.0
     exit_code: int | None = None
     log: str = ""
+    infra_failure: str | None = None   # the provider spoiled this task: "provider"|"fatal"|"budget"
 
 
 @dataclass
@@ -68,6 +116,12 @@ class Evaluation:
     stage: int
     failure: str | None = None
     embedding: list[float] | None = None   # code embedding, when the code_novelty axis is used
+    #: Not the agent's doing: the provider failed ("provider": retry later), cannot work
+    #: ("fatal": stop the run), or the run's budget ran out ("budget"). Such an evaluation has no
+    #: fitness (NaN) and must never be told to the archive (qdagents.llm._faults).
+    infra_failure: str | None = None
+    #: Tasks of the suite that could not run here (task id -> why, e.g. a missing image).
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
     def tasks_passed(self) -> int:
@@ -82,10 +136,12 @@ class Evaluation:
         return sum(t.cost_usd for t in self.tasks)
 
     def as_dict(self) -> dict:
-        return {"agent_id": self.agent_id, "fitness": self.fitness,
+        return {"agent_id": self.agent_id,
+                "fitness": None if self.infra_failure else self.fitness,
+                "infra_failure": self.infra_failure,
                 "descriptors": self.descriptor_values, "stage": self.stage,
                 "failure": self.failure, "tokens": self.tokens, "cost_usd": self.cost_usd,
-                "tasks": [t.__dict__ for t in self.tasks]}
+                "tasks": [t.__dict__ for t in self.tasks], "unavailable": self.unavailable}
 
 
 def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
@@ -101,29 +157,27 @@ def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Text of every file in a workspace (caches and undecodable files skipped)."""
-    files = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            try:
-                files[path.relative_to(folder).as_posix()] = path.read_text()
-            except (UnicodeDecodeError, OSError):
-                continue
-    return files
+    """Text of every file in a workspace, hidden ones included (caches, git metadata and
+    undecodable files skipped): :func:`qdagents.agents.read_folder`, the one folder reader."""
+    return read_folder(folder, hidden=True, undecodable="skip")
 
 
 @dataclass
 class Place:
-    """The host folders one agent run sees (mounted at /workspace, /task, /run/qdagents) and what
-    runs it: the sandbox, or a docker session shared by a whole evaluation."""
+    """The host folders one agent run sees (mounted at the setting's workdir, /task,
+    /run/qdagents) and what runs it: the sandbox, or a docker session shared by the tasks of an
+    evaluation that have the same setting."""
 
     workspace: Path
     task_dir: Path
     socket_dir: Path
     runner: object
+    setting: TaskSetting = field(default_factory=TaskSetting)
+    sandbox: object = None   # the sandbox for the setting (its image); judges use it
 
     def mounts(self, agent_dir: Path) -> list[Mount]:
-        return [Mount(Path(agent_dir), "/agent"), Mount(self.workspace, "/workspace", True),
+        return [Mount(Path(agent_dir), "/agent"),
+                Mount(self.workspace, self.setting.workdir, True),
                 Mount(self.task_dir, "/task"), Mount(self.socket_dir, SOCKET_DIR)]
 
     def clear(self) -> None:
@@ -143,7 +197,8 @@ class Evaluator:
         suite: The tasks (a :class:`qdagents.tasks.TaskSuite`).
         sandbox: Where agent code and hidden tests run.
         gateway: The LLM gateway the agent's socket is served by.
-        descriptor_names: Descriptors to measure, in archive-axis order.
+        descriptors: Descriptors to measure, in archive-axis order: built-in names or
+            :class:`qdagents.descriptors.Descriptor` objects (a user's own axis included).
         agent_limits: Limits for one agent run on one task.
         test_limits: Limits for one hidden-test run.
         stages: Staged evaluation; default one stage with every task.
@@ -151,19 +206,30 @@ class Evaluator:
         evaluation_budget: ``{"tokens", "usd"}`` one agent may use over all its tasks.
     """
 
-    def __init__(self, *, suite, sandbox, gateway, descriptor_names: list[str],
+    def __init__(self, *, suite, sandbox, gateway, descriptors: list,
                  agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
                  stages: list[Stage] | None = None, task_budget: dict | None = None,
                  evaluation_budget: dict | None = None):
-        self.suite = suite
         self.sandbox = sandbox
         self.gateway = gateway
-        self.descriptor_names = list(descriptor_names)
+        self.descriptors = list(descriptors)
+        self.descriptor_names = [getattr(d, "name", d) for d in self.descriptors]
         self.agent_limits = agent_limits
         self.test_limits = test_limits
-        self.stages = stages or [Stage()]
         self.task_budget = dict(task_budget or {})
         self.evaluation_budget = dict(evaluation_budget or {})
+        #: Task id -> why it cannot run here (e.g. its image is missing); left out of the suite.
+        self.unavailable = {t.id: why for t in suite if (why := t.unavailable(sandbox))}
+        if self.unavailable:
+            if len(self.unavailable) == len(suite):
+                shown = "; ".join(f"{i}: {w}" for i, w in list(self.unavailable.items())[:3])
+                raise RuntimeError(f"no task of suite {suite.name} can run here ({shown}"
+                                   + ("; ..." if len(self.unavailable) > 3 else "") + ")")
+            for task_id, why in self.unavailable.items():
+                log.warning("task %s is unavailable: %s", task_id, why)
+            suite = suite.subset(t.id for t in suite if t.id not in self.unavailable)
+        self.suite = suite
+        self.stages = [s.resolved(suite, self.unavailable) for s in stages or [Stage()]]
 
     def evaluate(self, agent_id: str, agent_dir: Path) -> Evaluation:
         """Evaluates the agent in ``agent_dir``; every fault becomes part of the result."""
@@ -177,16 +243,27 @@ class Evaluator:
         results: list[TaskResult] = []
         remaining = list(self.suite.tasks)
         stage_reached = 0
-        with self.place(agent_dir) as place:
+        first = remaining[0].setting if remaining else TaskSetting()
+        with self.place(agent_dir, first) as place:
             for number, stage in enumerate(self.stages, start=1):
-                batch = remaining if stage.tasks is None else remaining[:stage.tasks]
-                remaining = remaining[len(batch):]
-                results += [self.run_task(agent_id, agent_dir, task, budget=spent, place=place)
-                            for task in batch]
+                if isinstance(stage.tasks, list):
+                    batch = [t for i in stage.tasks for t in remaining if t.id == i]
+                else:
+                    batch = remaining if stage.tasks is None else remaining[:stage.tasks]
+                taken = {t.id for t in batch}
+                remaining = [t for t in remaining if t.id not in taken]
+                for task in batch:
+                    results.append(self.run_task(agent_id, agent_dir, task, budget=spent,
+                                                 place=place))
+                    if results[-1].infra_failure:   # the rest would say nothing of the agent
+                        break
                 stage_reached = number
                 rate = sum(r.passed for r in results) / max(len(results), 1)
-                if not remaining or rate < stage.threshold:
+                if not remaining or rate < stage.threshold or results[-1].infra_failure:
                     break
+        spoiled = next((r for r in results if r.infra_failure), None)
+        if spoiled is not None:
+            return self._infra_failed(agent_id, agent_files, results, stage_reached, spoiled)
         crashed = [r for r in results if r.exit_code != 0]
         if results and len(crashed) == len(results) and not any(r.passed for r in results):
             return self._failed(agent_id, agent_files, results, stage_reached,
@@ -194,35 +271,51 @@ class Evaluator:
         return self._evaluation(agent_id, agent_files, results, stage_reached)
 
     def _evaluation(self, agent_id, agent_files, results, stage, failure=None) -> Evaluation:
-        values = descriptor_lib.measure(self.descriptor_names, results, agent_files)
+        values = descriptor_lib.measure(self.descriptors, results, agent_files)
         fitness = sum(r.passed for r in results) / len(results) if results else 0.0
         return Evaluation(agent_id=agent_id, fitness=fitness,
                           descriptors=[values[n] for n in self.descriptor_names],
-                          descriptor_values=values, tasks=results, stage=stage, failure=failure)
+                          descriptor_values=values, tasks=results, stage=stage, failure=failure,
+                          unavailable=dict(self.unavailable))
 
     def _failed(self, agent_id, agent_files, results, stage, reason) -> Evaluation:
         evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=reason)
         evaluation.fitness = 0.0
         return evaluation
 
+    def _infra_failed(self, agent_id, agent_files, results, stage, spoiled) -> Evaluation:
+        from qdagents.llm._faults import FAILURE_PREFIX
+
+        evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=(
+            f"{FAILURE_PREFIX[spoiled.infra_failure]} on task {spoiled.task_id}: "
+            f"{spoiled.reason}"))
+        evaluation.fitness, evaluation.infra_failure = float("nan"), spoiled.infra_failure
+        return evaluation
+
+    def sandbox_for(self, setting: TaskSetting):
+        """The sandbox that runs a setting: ours, or ours in the setting's image."""
+        return self.sandbox if setting.image is None else self.sandbox.with_image(setting.image)
+
     @contextmanager
-    def place(self, agent_dir: Path) -> Iterator[Place]:
-        """Host folders for every agent run of one evaluation, and what runs them.
+    def place(self, agent_dir: Path, setting: TaskSetting = TaskSetting()) -> Iterator[Place]:
+        """Host folders for the agent runs of one evaluation in one setting, and what runs them.
 
         With a backend that has sessions (docker), one container serves every task of the
-        evaluation (an exec costs ~50 ms, a container ~0.25 s): the folders are fixed for the
-        evaluation, mounted once, and emptied between tasks; the gateway socket is made anew in
-        the same folder for each task.
+        evaluation with this setting (an exec costs ~50 ms, a container ~0.25 s): the folders
+        are fixed, mounted once, and emptied between tasks; the gateway socket is made anew in
+        the same folder for each task. A task with another setting (its own image) gets a place
+        of its own.
         """
+        sandbox = self.sandbox_for(setting)
         with tempfile.TemporaryDirectory(prefix="qdagents-eval-") as root:
             place = Place(Path(root) / "workspace", Path(root) / "task", Path(root) / "gateway",
-                          self.sandbox)
+                          sandbox, setting, sandbox)
             for folder in (place.workspace, place.task_dir, place.socket_dir):
                 folder.mkdir()
-            if not hasattr(self.sandbox, "session"):
+            if not hasattr(sandbox, "session"):
                 yield place
                 return
-            with self.sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
+            with sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
                 place.runner = session
                 yield place
 
@@ -235,12 +328,13 @@ class Evaluator:
         where the workspace is a copy of an agent's own code.
         """
         (place.task_dir / "problem.md").write_text(problem)
+        setting = place.setting
         with self.gateway.serve(meter, agent_id=agent_id, task_id=task_id,
                                 directory=place.socket_dir) as sock:
             return place.runner.run(
-                ["python3", f"/agent/{AGENT_ENTRY}"], workdir="/workspace",
+                [setting.python, f"/agent/{AGENT_ENTRY}"], workdir=setting.workdir,
                 mounts=place.mounts(agent_dir),
-                env={"QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
+                env={**setting.env, "QDAGENTS_GATEWAY": f"{SOCKET_DIR}/{Path(sock.path).name}",
                      "QDAGENTS_PROBLEM": "/task/problem.md"},
                 limits=self.agent_limits)
 
@@ -252,29 +346,34 @@ class Evaluator:
 
     def run_task(self, agent_id: str, agent_dir: Path, task, *, budget=None,
                  place: Place | None = None) -> TaskResult:
-        """Runs the agent on one task, then the hidden tests on what it left behind."""
-        from qdagents.tasks import run_hidden_tests
-
-        if place is None:
-            with self.place(agent_dir) as place:
+        """Runs the agent on one task, then the task's verdict on what it left behind."""
+        if place is None or place.setting != task.setting:
+            with self.place(agent_dir, task.setting) as place:
                 return self.run_task(agent_id, agent_dir, task, budget=budget, place=place)
         place.clear()
-        task.write_workspace(place.workspace)
+        try:
+            task.prepare(place.workspace, sandbox=place.sandbox)
+        except Exception as error:  # the task's own data or image, not the agent: recorded
+            return TaskResult(task_id=task.id, passed=False,
+                              reason=f"could not prepare the task: {error}"[:400])
         before = snapshot(place.workspace)
         meter = self.task_meter(budget)
         run = self.run_agent(agent_id, agent_dir, place, task.problem, task_id=task.id,
                              meter=meter)
         changed = count_changed_lines(before, snapshot(place.workspace))
-        outcome = run_hidden_tests(task, place.workspace, sandbox=self.sandbox,
-                                   limits=self.test_limits)
+        outcome = task.judge(place.workspace, sandbox=place.sandbox, limits=self.test_limits)
         reason = outcome.reason
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"
             reason = f"{agent_problem}; {reason}" if reason else agent_problem
+        infra = meter.infrastructure_fault()   # (class, message) when the provider spoiled it
+        if infra:
+            reason = f"{infra[1]}; {reason}" if reason else infra[1]
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
         return TaskResult(
-            task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
+            task_id=task.id, passed=outcome.passed,
+            reason=None if outcome.passed and not infra else reason,
             tokens=meter.tokens, llm_calls=meter.calls,
             cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
             lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
-            exit_code=run.exit_code, log=log[-LOG_CAP:])
+            exit_code=run.exit_code, log=log[-LOG_CAP:], infra_failure=infra and infra[0])

@@ -1,16 +1,16 @@
 """A read-only view of one run directory, and the summary metrics of a run.
 
-The loop writes ``run.sqlite`` (schema in ``docs/architecture.md``); everything that analyses a
-run (plots, ``qdagents summary``, reports over sweeps) reads it through ``RunData`` so that the
-schema is interpreted in exactly one place. The database is opened read-only, so a run can be
-looked at while it is still going.
+The runner writes ``run.sqlite`` (schema in ``docs/architecture.md``); everything that analyses a
+run (plots, ``qdagents summary``, reports over sweeps, the notebooks) reads it through ``RunData``,
+which reads it through :class:`qdagents.store.RunDatabase`, so that the schema is interpreted in
+exactly one place. The database is opened read-only, so a run can be looked at while it is still
+going.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,10 @@ from typing import Any
 import numpy as np
 from ribs.archives import GridArchive
 
-from qdagents.archive import DescriptorSpec
-from qdagents.store import EMITTER_RECORD_SQL
+from qdagents.descriptors import Descriptor
+from qdagents.store import RunDatabase
 
 __all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
-
-
-#: One axis of the archive grid, from ``meta.descriptors``; ``label`` carries the unit.
-Descriptor = DescriptorSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,7 @@ class Agent:
     step: int | None
     created: float | None
     status: str  # pending | evaluated | failed
+    commit: str | None = None   # its commit in the run's agents.git
 
 
 @dataclass(frozen=True)
@@ -74,13 +71,6 @@ def _json(text: str | None) -> Any:
         return json.loads(text)
     except (TypeError, ValueError):
         return text
-
-
-def _read(db: sqlite3.Connection, sql: str) -> list[tuple]:
-    try:
-        return db.execute(sql).fetchall()
-    except sqlite3.OperationalError:  # a table an older or unfinished run does not have
-        return []
 
 
 def _columns(rows: list[tuple], names: list[str], dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -121,25 +111,22 @@ class RunData:
     @classmethod
     def load(cls, run_dir: str | Path) -> RunData:
         path = Path(run_dir)
-        database = path / "run.sqlite"
-        if not database.is_file():
-            raise FileNotFoundError(f"no run database at {database}")
-        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        db = RunDatabase(path / "run.sqlite", read_only=True)
         try:
-            meta = {key: _json(value) for key, value in _read(db, "SELECT key, value FROM meta")}
+            meta = db.meta()
             config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
             specs = meta.get("descriptors") or config.get("archive", {}).get("descriptors") or []
-            descriptors = [Descriptor(d["name"], d.get("label", d["name"]), float(d["low"]),
-                                      float(d["high"]), int(d["bins"])) for d in specs]
+            descriptors = [Descriptor(name=d["name"], label=d.get("label", d["name"]),
+                                      unit=d.get("unit", ""), low=float(d["low"]),
+                                      high=float(d["high"]), bins=int(d["bins"]))
+                           for d in specs]
             agents = {}
-            for id_, parents, emitter, step, created, status in _read(
-                    db, "SELECT id, parents, emitter, step, created, status FROM agents "
-                        "ORDER BY step, created, rowid"):
+            for id_, parents, emitter, step, created, status, commit in db.agent_rows():
                 agents[id_] = Agent(id_, tuple(_json(parents) or ()), emitter, step, created,
-                                    status or "pending")
+                                    status or "pending", commit)
             names = ["agent_id", "seq", "fitness", "descriptors", "tokens", "cost_usd",
                      "tasks_run", "tasks_passed", "stage", "failure", "started", "finished"]
-            rows = _read(db, f"SELECT {', '.join(names)} FROM evaluations ORDER BY seq")
+            rows = db.rows("evaluations", names)
             text = ("agent_id", "descriptors", "failure")
             evaluations = _columns(rows, names, {n: float for n in names if n not in text})
             evaluations["seq"] = evaluations["seq"].astype(int)
@@ -151,33 +138,33 @@ class RunData:
                     measured[i] = [np.nan if v is None else v for v in values]
             evaluations["descriptors"] = measured
             names = ["seq", "agent_id", "status", "cell", "fitness", "parent_elite"]
-            insertions = _columns(_read(db, f"SELECT {', '.join(names)} FROM insertions "
-                                            "ORDER BY seq, rowid"),
-                                  names, {"seq": int, "fitness": float, "parent_elite": float})
+            insertions = _columns(db.rows("insertions", names), names,
+                                  {"seq": int, "fitness": float, "parent_elite": float})
             names = ["seq", "elites", "coverage", "qd_score", "best", "tokens", "cost_usd",
                      "seconds"]
-            archive_stats = _columns(_read(db, f"SELECT {', '.join(names)} FROM archive_stats "
-                                               "ORDER BY seq"), names,
+            archive_stats = _columns(db.rows("archive_stats", names), names,
                                      {n: float for n in names})
-            totals = _read(db, """
-                SELECT COUNT(*), SUM(cached = 0 AND error IS NULL), SUM(cached != 0),
-                       SUM(error IS NOT NULL),
-                       SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
-                       SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
-            proposals = dict(_read(db, "SELECT status, COUNT(*) FROM proposals GROUP BY status"))
-            emitters = {name: {"attempts": int(n), "entered": int(entered or 0)}
-                        for name, entered, n in _read(db, EMITTER_RECORD_SQL)}
-            aimed = _read(db, "SELECT COUNT(landed), COALESCE(SUM(landed), 0) FROM proposals "
-                              "WHERE landed IS NOT NULL")
-            proposals["directed_aimed"], proposals["directed_landed"] = aimed[0] if aimed else (0, 0)
+            totals = db.llm_usage()
+            proposals = db.proposal_counts()
+            emitters = {name: {"attempts": int(entered) + int(other), "entered": int(entered)}
+                        for name, (entered, other) in db.emitter_record().items()}
         finally:
             db.close()
-        totals = [v or 0 for v in (totals[0] if totals else (0,) * 6)]
         usage = LLMUsage(*(int(v) for v in totals[:5]), float(totals[5]))
         seed = meta.get("seed", config.get("seed"))
         return cls(path, meta, config, _condition(path, meta), None if seed is None else int(seed),
                    descriptors, agents, evaluations, insertions, archive_stats, usage, proposals,
                    emitters)
+
+    def task_results(self) -> list[dict]:
+        """Every task result of the run (``task_results``: agent_id, task_id, passed, reason,
+        tokens, llm_calls, tools_offered, lines_changed, lines_emitted, seconds, exit_code,
+        log), in the order they were recorded; read from the database when asked."""
+        db = RunDatabase(self.path / "run.sqlite", read_only=True)
+        try:
+            return db.task_results()
+        finally:
+            db.close()
 
     @property
     def name(self) -> str:
@@ -334,7 +321,7 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "evaluated": len(run.evaluations["agent_id"]),
         "failed": len(failed),
         "pending": sum(s == "pending" for s in statuses),
-        # the loop's own archive (grid, CVT, novelty, keep-all) as last recorded; the grid rebuilt
+        # the run's own archive (grid, CVT, novelty, keep-all) as last recorded; the grid rebuilt
         # from the descriptors stands in only for runs that recorded no statistics
         **_archive_figures(run, elites, archive),
         "tokens": run.usage.tokens, "cost_usd": run.usage.cost_usd,

@@ -12,8 +12,8 @@ they do not use. See ``docs/qd.md`` for every formula and its source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -145,32 +145,59 @@ def curiosity(candidates: list[dict], children: dict[str, int], *,
     return weights / weights.sum()
 
 
+def latest(candidates: list[dict], children: dict[str, int], **_) -> np.ndarray:
+    """Always the newest candidate: DGM without open-ended exploration (Zhang et al. 2025).
+
+    The Darwin Gödel Machine's "DGM w/o open-ended exploration" ablation drops the archive as a
+    source of stepping stones and always builds on the latest version of the agent: its released
+    code (``DGM_outer.py``, baseline ``no_darwin``) takes the last agent that entered its
+    keep-all archive, i.e. the newest agent whose evaluation did not fail. Newest is the highest
+    ``seq`` (the order in which agents were told to the archive; the scheduler sets it), or the
+    last candidate when no candidate has one.
+    """
+    order = np.array([c.get("seq", i) for i, c in enumerate(candidates)], dtype=float)
+    p = np.zeros(len(candidates))
+    p[int(np.argmax(order))] = 1.0
+    return p
+
+
 STRATEGIES = {"uniform": uniform, "dgm": dgm, "score_prop": score_prop, "best": best,
-              "tournament": tournament, "novelty": novelty, "curiosity": curiosity}
+              "tournament": tournament, "novelty": novelty, "curiosity": curiosity,
+              "latest": latest}
+
+
+#: What a selection rule is: ``(candidates, children, **context) -> probabilities``.
+Rule = Callable[..., np.ndarray]
 
 
 @dataclass
 class Selection:
-    """Draws parents with one of :data:`STRATEGIES`.
+    """Draws parents with a rule: one of :data:`STRATEGIES`, or a user's own.
 
     Args:
-        name: Strategy name.
+        name: Strategy name (a key of :data:`STRATEGIES`), or the name of ``rule``.
         tournament_size: ``k`` of ``tournament``.
         k_neighbours: ``k`` of ``novelty``'s sparseness.
         ranges: ``(low, high)`` per descriptor axis, to normalise descriptors for ``novelty``
             (the archive's axis ranges); None = the candidates' own spread.
-        pool: Ignored here (the loop reads it to build the candidates); accepted so that the whole
-            ``selection`` config group can be passed as keyword arguments.
+        rule: A user's rule ``(candidates, children, **context) -> probabilities``, in place of
+            a built-in one; it receives ``tournament_size``, ``k_neighbours``, ``ranges``,
+            ``curiosity`` and ``options`` as keywords (and may ignore them with ``**_``).
+        options: Further keyword arguments for ``rule`` (its config keys).
+
+    Candidates are ``{id, fitness, descriptors, seq}`` (``seq``: the order in which the agents
+    were told to the archive); ``children`` maps an agent id to its number of children.
     """
 
     name: str = "uniform"
     tournament_size: int = 2
     k_neighbours: int = 3
     ranges: Sequence[tuple[float, float]] | None = None
-    pool: str = "archive"
+    rule: Rule | None = None
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.name not in STRATEGIES:
+        if self.rule is None and self.name not in STRATEGIES:
             raise ValueError(f"unknown selection {self.name!r}; choose one of: "
                              f"{', '.join(sorted(STRATEGIES))}")
         if int(self.tournament_size) < 1 or int(self.k_neighbours) < 1:
@@ -178,9 +205,14 @@ class Selection:
 
     def probabilities(self, candidates: list[dict], children: dict[str, int], *,
                       curiosity: dict[str, float] | None = None) -> np.ndarray:
-        return STRATEGIES[self.name](candidates, children, tournament_size=self.tournament_size,
-                                     k_neighbours=self.k_neighbours, ranges=self.ranges,
-                                     curiosity=curiosity)
+        rule = self.rule or STRATEGIES[self.name]
+        p = np.asarray(rule(candidates, children, tournament_size=self.tournament_size,
+                            k_neighbours=self.k_neighbours, ranges=self.ranges,
+                            curiosity=curiosity, **self.options), dtype=float)
+        if p.shape != (len(candidates),) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+            raise ValueError(f"selection {self.name} returned {p!r}: expected one probability "
+                             f"per candidate ({len(candidates)}), >= 0, summing to 1")
+        return p
 
     def choose(self, candidates: list[dict], children: dict[str, int], rng: np.random.Generator,
                k: int = 1, *, curiosity: dict[str, float] | None = None) -> list[dict]:

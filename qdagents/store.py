@@ -4,6 +4,10 @@ Every agent, every evaluation with its per-task results, every LLM exchange with
 every archive insertion and the archive statistics over time go here, so that a run can be resumed,
 replayed, plotted and compared from this file alone. Writes are serialised by a lock and committed
 at once (WAL mode), so a ``kill -9`` loses at most the work in flight.
+
+This module is the one reader and writer of the schema: the runner, a replay, the CLI and the
+analysis (:class:`qdagents.rundata.RunData`, the notebooks) all go through :class:`RunDatabase`;
+no SQL lives anywhere else.
 """
 
 from __future__ import annotations
@@ -60,11 +64,22 @@ class RunDatabase:
 
     Args:
         path: The database file; created with the schema if missing.
+        read_only: Open an existing file without writing to it (the analysis does, so a run can
+            be looked at while it goes); a table an older or unfinished run lacks reads empty.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
+        self._totals: dict | None = None   # llm_totals(), read once, then kept by record_llm_call
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no run database at {self.path}")
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                         check_same_thread=False, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+            return
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                      timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -80,7 +95,12 @@ class RunDatabase:
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         """Runs one statement under the lock and returns all rows."""
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if self.read_only and "no such" in str(exc):   # a table an older run lacks
+                    return []
+                raise
 
     def _insert(self, table: str, row: dict, *, replace: bool = False) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
@@ -193,6 +213,64 @@ class RunDatabase:
                 raise
             return seq
 
+    def mark_lost(self) -> int:
+        """Proposals a killed run left in flight are released (status ``lost``); returns how many."""
+        with self._lock:
+            lost = self.execute("SELECT COUNT(*) AS n FROM proposals WHERE status = 'in_flight'")
+            self.execute("UPDATE proposals SET status = 'lost', reason = 'in flight when the run "
+                         "stopped' WHERE status = 'in_flight'")
+            return lost[0]["n"]
+
+    def history(self) -> tuple[list[dict], list[dict]]:
+        """What the run told its archive, for a resume to tell again.
+
+        Returns ``(barren, evaluated)``: the finished proposals that made no new agent (failed,
+        duplicate, rejected), and every evaluation in ``seq`` order with the proposal that made
+        its agent. Each item has ``step, emitter, parents, target, parent_elite, status,
+        agent_id``; evaluated ones also ``fitness, descriptors, failure, stage``.
+        """
+        barren = [self._decoded(r) for r in self.execute(
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
+            "WHERE step > 0 AND status IN ('failed', 'duplicate', 'rejected') ORDER BY step")]
+        evaluated = [self._decoded(r) for r in self.execute(
+            "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "e.agent_id, e.fitness, e.descriptors, e.failure, e.stage FROM evaluations e "
+            "JOIN agents a ON a.id = e.agent_id LEFT JOIN proposals p ON p.step = a.step "
+            "ORDER BY e.seq")]
+        return barren, evaluated
+
+    def pending(self) -> list[dict]:
+        """Agents created but not evaluated, oldest first, with the proposal that made them: the
+        work a resume picks up (items as in :meth:`history`)."""
+        return [self._decoded(r) for r in self.execute(
+            "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "a.id AS agent_id FROM agents a LEFT JOIN proposals p ON p.step = a.step "
+            "WHERE a.status = 'pending' ORDER BY a.step, a.created")]
+
+    def recorded_proposals(self) -> list[dict]:
+        """Every finished attempt to make a child, by step (what a replay re-executes)."""
+        return [self._decoded(r) for r in self.execute(
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
+            "WHERE step > 0 AND status NOT IN ('in_flight', 'lost') ORDER BY step")]
+
+    def evaluation_order(self) -> list[str]:
+        """Agent ids in the order their evaluations finished (``seq``)."""
+        return [r["agent_id"] for r in self.execute(
+            "SELECT agent_id FROM evaluations ORDER BY seq")]
+
+    def agent_ids(self) -> list[str]:
+        return [r["id"] for r in self.execute("SELECT id FROM agents ORDER BY step, created")]
+
+    @staticmethod
+    def _decoded(row: sqlite3.Row) -> dict:
+        item = dict(row)
+        for key in ("parents", "descriptors"):
+            if key in item:
+                item[key] = json.loads(item[key]) if item[key] else ([] if key == "parents" else None)
+        if item.get("parent_elite") is not None:
+            item["parent_elite"] = bool(item["parent_elite"])
+        return item
+
     def count_evaluations(self) -> int:
         return self.execute("SELECT COUNT(*) AS n FROM evaluations")[0]["n"]
 
@@ -211,9 +289,13 @@ class RunDatabase:
         row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
         return row
 
-    def task_results(self, agent_id: str) -> list[dict]:
-        rows = [dict(r) for r in self.execute(
-            "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
+    def task_results(self, agent_id: str | None = None) -> list[dict]:
+        """One agent's task results in the order they ran (every agent's, without an id)."""
+        if agent_id is None:
+            rows = [dict(r) for r in self.execute("SELECT * FROM task_results ORDER BY rowid")]
+        else:
+            rows = [dict(r) for r in self.execute(
+                "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
         for row in rows:
             row["tools_offered"] = json.loads(row["tools_offered"] or "[]")
         return rows
@@ -232,12 +314,58 @@ class RunDatabase:
                                        "qd_score": qd_score, "best": best, "tokens": tokens,
                                        "cost_usd": cost_usd, "seconds": seconds}, replace=True)
 
+    # the analysis' view (qdagents.rundata) ---------------------------------------------------------
+    def meta(self) -> dict:
+        """Every ``meta`` key, its value decoded (text that is not JSON kept as it is)."""
+        def decoded(text):
+            try:
+                return json.loads(text)
+            except (TypeError, ValueError):
+                return text
+        return {r["key"]: decoded(r["value"]) for r in self.execute("SELECT key, value FROM meta")}
+
+    def agent_rows(self) -> list[tuple]:
+        """``(id, parents, emitter, step, created, status, commit_sha)`` per agent, in creation
+        order (``parents`` as JSON text)."""
+        return [tuple(r) for r in self.execute(
+            "SELECT id, parents, emitter, step, created, status, commit_sha FROM agents "
+            "ORDER BY step, created, rowid")]
+
+    def rows(self, table: str, columns: list[str]) -> list[tuple]:
+        """``columns`` of ``evaluations``, ``insertions`` or ``archive_stats``, in ``seq`` order."""
+        order = {"evaluations": "seq", "insertions": "seq, rowid", "archive_stats": "seq"}[table]
+        return [tuple(r) for r in self.execute(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")]
+
+    def llm_usage(self) -> tuple:
+        """``(calls, provider calls, cache hits, errors, tokens, cost_usd)`` over ``llm_calls``:
+        a provider call is a row with ``cached = 0`` and no error."""
+        rows = self.execute("""
+            SELECT COUNT(*), SUM(cached = 0 AND error IS NULL), SUM(cached != 0),
+                   SUM(error IS NOT NULL),
+                   SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)),
+                   SUM(COALESCE(cost_usd, 0)) FROM llm_calls""")
+        return tuple(v or 0 for v in (tuple(rows[0]) if rows else (0,) * 6))
+
+    def proposal_counts(self) -> dict[str, int]:
+        """Attempts to make a child, by status; and ``directed_aimed``/``directed_landed``: how
+        many directed children were judged, and how many moved as asked."""
+        counts = {r[0]: r[1] for r in self.execute(
+            "SELECT status, COUNT(*) FROM proposals GROUP BY status")}
+        aimed = self.execute("SELECT COUNT(landed), COALESCE(SUM(landed), 0) FROM proposals "
+                             "WHERE landed IS NOT NULL")
+        counts["directed_aimed"], counts["directed_landed"] = tuple(aimed[0]) if aimed else (0, 0)
+        return counts
+
     # llm calls ----------------------------------------------------------------------------------
     def record_llm_call(self, **row) -> None:
         """Stores one LLM exchange (columns of ``llm_calls``; dicts are JSON-encoded)."""
         row = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
         row.setdefault("created", time.time())
-        self._insert("llm_calls", row)
+        with self._lock:
+            self._insert("llm_calls", row)
+            if self._totals is not None:
+                self._count_llm_call(self._totals, row)
 
     def find_recording(self, request_hash: str, occurrence: int) -> dict | None:
         """The first successful recorded response for a request, for replay and caching."""
@@ -264,9 +392,25 @@ class RunDatabase:
         return row
 
     def llm_totals(self) -> dict:
-        """Token and cost totals over every LLM exchange of the run."""
-        row = self.execute(
-            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
-            " COALESCE(SUM(cost_usd), 0) AS cost_usd,"
-            " COALESCE(SUM(cached), 0) AS cache_hits FROM llm_calls")[0]
-        return dict(row)
+        """Token and cost totals over every LLM exchange of the run.
+
+        Summed from the table once, then kept up to date by :meth:`record_llm_call`, so asking
+        after every evaluation costs the same at the run's end as at its start.
+        """
+        with self._lock:
+            if self._totals is None:
+                row = self.execute(
+                    "SELECT COUNT(*) AS calls,"
+                    " COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens,"
+                    " COALESCE(SUM(cost_usd), 0) AS cost_usd,"
+                    " COALESCE(SUM(cached), 0) AS cache_hits FROM llm_calls")[0]
+                self._totals = dict(row)
+            return dict(self._totals)
+
+    @staticmethod
+    def _count_llm_call(totals: dict, row: dict) -> None:
+        totals["calls"] += 1
+        if row.get("prompt_tokens") is not None and row.get("completion_tokens") is not None:
+            totals["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
+        totals["cost_usd"] += row.get("cost_usd") or 0
+        totals["cache_hits"] += row.get("cached") or 0

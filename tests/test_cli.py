@@ -17,6 +17,7 @@ def qdagents(*args, cwd=None):
     ("selection.name=roulette", "selection.name"),
     ("descriptors.axes.0.bins=0", "descriptors.axes[0].bins"),
     ("sandbox.backend=vm", "sandbox.backend"),
+    ("llm.max_tokens=0", "llm.max_tokens"),
 ])
 def test_bad_value_names_the_key(tmp_path, override, key):
     result = qdagents("run", override, f"hydra.run.dir={tmp_path}/run")

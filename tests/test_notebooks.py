@@ -55,11 +55,11 @@ def kernel_env(tmp_path, monkeypatch):
     return monkeypatch
 
 
-def execute(name: str, cwd: Path) -> nbformat.NotebookNode:
+def execute(name: str, cwd: Path, timeout: int = 180) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=180,
+    NotebookClient(nb, kernel_name="python3", timeout=timeout,
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 
@@ -74,7 +74,7 @@ def text_of(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("name", ["tour_of_a_run.ipynb", "ablation.ipynb"])
+@pytest.mark.parametrize("name", ["tour_of_a_run.ipynb", "ablation.ipynb", "library_api.ipynb"])
 def test_notebooks_are_stored_without_outputs(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(nb)
@@ -109,3 +109,23 @@ def test_ablation(tiny_sweep, kernel_env, tmp_path):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert "selection=uniform" in out and "selection=best" in out
     assert "Final metrics per condition" in out
+
+
+@pytest.mark.slow
+def test_library_api(kernel_env, tmp_path):
+    run_dir = tmp_path / "run"
+    kernel_env.setenv("QDAGENTS_SANDBOX", sandbox())
+    kernel_env.setenv("QDAGENTS_RUN_DIR", str(run_dir))
+    nb = execute("library_api.ipynb", tmp_path, timeout=600)
+    out = text_of(nb)
+    assert "{'tokens_per_call': 1000.0, 'tool_count': 0.0}" in out     # the descriptor by hand
+    assert "array([0.   , 0.   , 0.214, 0.429, 0.286, 0.071])" in out  # the rule by hand
+    assert "'evaluated': 10" in out and "tokens_per_call=" in out
+    assert any(o.get("data", {}).get("image/png") for c in nb.cells for o in c.get("outputs", []))
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "qdagents._" not in source and "import qdagents." not in source   # public names only
+    from qdagents.rundata import RunData
+
+    data = RunData.load(run_dir)
+    assert [d.name for d in data.descriptors] == ["tool_count", "tokens_per_call"]
+    assert len(data.evaluations["agent_id"]) == 10

@@ -10,7 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NEEDED = ["qdagents/conf/__init__.py", "qdagents/conf/config.yaml", "qdagents/conf/selection/dgm.yaml",
-          "qdagents/conf/experiment/ablate_selection.yaml", "qdagents/seed_agent/agent.py",
+          "qdagents/conf/experiment/ablate_selection.yaml", "qdagents/conf/selection/latest.yaml",
+          "qdagents/conf/experiment/ablate_dgm.yaml", "qdagents/conf/dgm/no_self_improve.yaml",
+          "qdagents/seed_agent/agent.py",
+          "qdagents/conf/tasks/swebench_dgm.yaml", "qdagents/conf/tasks/dgm/small.json",
           "qdagents/tasks/builtin/inventory/problem.md",
           "qdagents/tasks/builtin/inventory/workspace/test_visible.py",
           "qdagents/tasks/builtin/inventory/hidden/test_inventory_hidden.py",

@@ -7,6 +7,8 @@ litellm's OpenAI client, the key from the environment, and the same gateway, end
 
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.slow
 class OfflineOverHTTP(BaseHTTPRequestHandler):
     model = OfflineModel()
     seen: list = []
+    dies_after: int | None = None   # requests answered before the server "dies"
 
     def log_message(self, *args):
         pass
@@ -30,6 +33,10 @@ class OfflineOverHTTP(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         role = "mutator" if "mutator" in body["model"] else "coder"
         self.seen.append((self.path, self.headers.get("Authorization"), body["model"]))
+        if self.dies_after is not None and len(self.seen) > self.dies_after:
+            self.close_connection = True   # hangs up mid-call, like a server that was killed
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         out = self.model.respond(role, body["messages"], body.get("tools"), body.get("seed"))
         usage = out["usage"]
         answer = json.dumps({
@@ -69,3 +76,42 @@ def test_a_run_through_an_openai_compatible_server(tmp_path, bwrap_backend):
     paths, auths, models = zip(*OfflineOverHTTP.seen)
     assert set(paths) == {"/v1/chat/completions"} and set(auths) == {"Bearer sk-local-test"}
     assert set(models) == {"local-coder", "local-mutator"}
+
+
+def test_evaluations_spoiled_by_a_provider_that_died_mid_run_get_no_fitness(tmp_path,
+                                                                           bwrap_backend):
+    """The provider dies after 25 requests. Evaluations it spoiled are infrastructure
+    failures: recorded with no fitness and a 'provider fault' reason, never in the archive; the
+    agents evaluated before it died keep their results. (Retrying them and resuming the run come
+    with the runner.)"""
+
+    class Dying(OfflineOverHTTP):
+        seen = []
+        dies_after = 25
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dying)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    run_dir = tmp_path / "run"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "qdagents.cli", "run", "llm.agent_model=openai/local-coder",
+             "llm.emitter_model=openai/local-mutator",
+             f"llm.api_base=http://127.0.0.1:{server.server_address[1]}/v1",
+             "llm.max_retries=0", "budget.evaluations=5", "tasks.limit=3", "workers=1",
+             "progress=quiet", f"sandbox={bwrap_backend}", f"hydra.run.dir={run_dir}"],
+            capture_output=True, text=True, timeout=600,
+            env={**os.environ, "OPENAI_API_KEY": "sk-local-test"})
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    rows = db.execute("SELECT agent_id, fitness, failure FROM evaluations ORDER BY seq").fetchall()
+    spoiled = [r for r in rows if r[2] and r[2].startswith("provider fault")]
+    healthy = [r for r in rows if not r[2]]
+    assert spoiled and healthy, rows
+    assert all(fitness is None for _, fitness, _ in spoiled)
+    assert "unreachable" in spoiled[0][2]
+    archived = {r[0] for r in db.execute("SELECT agent_id FROM insertions")}
+    assert archived and not archived & {r[0] for r in spoiled}
+    faults = [r[0] for r in db.execute("SELECT error FROM llm_calls WHERE error IS NOT NULL")]
+    assert faults and all(" (provider): " in e for e in faults)

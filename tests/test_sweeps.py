@@ -179,7 +179,13 @@ EXPERIMENTS = {
     "ablate_selection": {"selection": ["uniform", "dgm", "novelty", "best"],
                          "seed": ["0", "1", "2"]},
     "ablate_emitters": {"emitters.llm_mutation.targets": 2, "seed": ["0", "1", "2"]},
+    "ablate_dgm": {"dgm": ["full", "no_open_ended_exploration", "no_self_improve"],
+                   "seed": ["0", "1", "2"]},
 }
+
+#: DGM's three conditions (Zhang et al. 2025): (selection, who edits) with a keep-all archive.
+DGM_CONDITIONS = {"full": ("dgm", "parent"), "no_open_ended_exploration": ("latest", "parent"),
+                  "no_self_improve": ("dgm", "seed")}
 
 
 def sweep_jobs(experiment: str) -> list[list[str]]:
@@ -221,6 +227,14 @@ def test_experiment_sweeps_expand_to_valid_configs(experiment):
         if experiment == "ablate_selection":
             selection = next(o.split("=")[1] for o in job if o.startswith("selection="))
             assert container["selection"]["name"] == selection
+        if experiment == "ablate_dgm":
+            condition = next(o.split("=")[1] for o in job if o.startswith("dgm="))
+            assert container["archive"]["kind"] == "keep_all"
+            assert list(container["emitters"]) == ["self_modify"]
+            assert container["selection"]["pool"] == "all"
+            assert (container["selection"]["name"],
+                    container["emitters"]["self_modify"]["meta_agent"]) == DGM_CONDITIONS[condition]
+            continue
         targets.append(container["emitters"]["llm_mutation"]["targets"])
     if experiment == "ablate_emitters":
         # plain mutation (no target ever) against the default, descriptor-directed list
@@ -242,3 +256,22 @@ def test_experiment_composes_on_the_command_line(experiment):
     job = qdagents("run", f"+experiment={experiment}", "budget.evaluations=7", "--cfg",
                    "job").stdout
     assert "evaluations: 7" in job
+
+
+@pytest.mark.slow
+def test_dgm_without_open_ended_exploration_builds_on_the_newest_agent(tmp_path):
+    run_dir = tmp_path / "run"
+    qdagents("run", "+experiment=ablate_dgm", "dgm=no_open_ended_exploration",
+             "budget.evaluations=3", "tasks.limit=2", "workers=1", "progress=quiet",
+             f"sandbox={sandbox()}", f"hydra.run.dir={run_dir}", timeout=400)
+    with sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True) as db:
+        told = db.execute("SELECT agent_id, failure FROM evaluations ORDER BY seq").fetchall()
+        proposals = db.execute("SELECT parents, agent_id, status FROM proposals WHERE step > 0 "
+                               "ORDER BY step").fetchall()
+    assert len(told) == 3 and proposals
+    valid = [agent for agent, failure in told if failure is None]
+    newest = told[0][0]
+    for parents, agent, status in proposals:   # one worker: each proposal follows the last tell
+        assert json.loads(parents) == [newest]
+        if status == "created" and agent in valid:
+            newest = agent

@@ -1,10 +1,15 @@
-"""Behavioural descriptors of agents, measured from their evaluations."""
+"""Behavioural descriptors of agents, measured from their evaluations.
 
-from qdagents.descriptors._embedding import code_text, novelty
-from qdagents.descriptors._measured import (DESCRIPTORS, Descriptor, agent_lines, code_novelty,
-                                   edit_granularity, llm_calls_per_task, measure, token_cost,
-                                   tool_count)
+A :class:`Descriptor` is one object (name, label, unit, default axis, how it is measured, the
+phrases a directed emitter uses for it); :data:`DESCRIPTORS` holds the built-in ones by name.
+"""
 
-__all__ = ["DESCRIPTORS", "Descriptor", "agent_lines", "code_novelty", "code_text",
-           "edit_granularity", "llm_calls_per_task", "measure", "novelty", "token_cost",
-           "tool_count"]
+from qdagents.descriptors._descriptor import Descriptor, Measure
+from qdagents.descriptors._embedding import CodeNovelty, code_text, novelty
+from qdagents.descriptors._measured import (DESCRIPTORS, agent_lines, code_novelty,
+                                            edit_granularity, llm_calls_per_task, measure,
+                                            token_cost, tool_count)
+
+__all__ = ["CodeNovelty", "DESCRIPTORS", "Descriptor", "Measure", "agent_lines", "code_novelty",
+           "code_text", "edit_granularity", "llm_calls_per_task", "measure", "novelty",
+           "token_cost", "tool_count"]

@@ -1,6 +1,6 @@
 """Descriptors measured from an evaluation, never reported by the agent itself.
 
-Each descriptor is a function ``(tasks, files) -> float`` where ``tasks`` are the per-task
+Each descriptor's ``measure`` is a function ``(tasks, files) -> float`` where ``tasks`` are the per-task
 measurements of one evaluation (:class:`qdagents.evaluation.TaskResult`: what the gateway metered
 and what the harness saw change in the workspace) and ``files`` is the agent's code. The agent's
 code cannot lie about them: tokens and tool schemas are counted by the gateway, changed lines by
@@ -10,8 +10,9 @@ diffing the workspace before and after the agent ran.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable
+
+from qdagents.descriptors._descriptor import Descriptor
+from qdagents.descriptors._embedding import CodeNovelty
 
 _TOOL_SCHEMA = re.compile(r"""["']type["']\s*:\s*["']function["']""")
 
@@ -67,32 +68,39 @@ def code_novelty(tasks, files) -> float:
     nearest elites' embeddings in the archive when it is offered (unit: cosine distance, 0-1 for
     code; Lehman & Stanley 2011 novelty, in embedding space).
 
-    Needs the archive, so the loop fills it in (:mod:`descriptors._embedding`); measured alone
-    (``qdagents evaluate``) an agent is maximally novel against an empty archive, 1.0.
+    Needs the archive, so the scheduler measures it when the agent is told
+    (:class:`descriptors.CodeNovelty`); measured alone (``qdagents evaluate``) an agent is
+    maximally novel against an empty archive, 1.0.
     """
     return 1.0
 
 
-@dataclass(frozen=True)
-class Descriptor:
-    name: str
-    label: str
-    measure: Callable
-
-
-DESCRIPTORS = {d.name: d for d in [
-    Descriptor("tool_count", "tool count (tools)", tool_count),
-    Descriptor("edit_granularity", "edit granularity (changed / emitted lines)", edit_granularity),
-    Descriptor("token_cost", "token cost (tokens / task)", token_cost),
-    Descriptor("llm_calls_per_task", "LLM calls (calls / task)", llm_calls_per_task),
-    Descriptor("agent_lines", "agent size (lines of code)", agent_lines),
-    Descriptor("code_novelty", "code novelty (cosine distance)", code_novelty),
+#: The built-in descriptors by name, with their default axes (``conf/descriptors`` may override
+#: ``low``, ``high`` and ``bins``; ranges fit what agents measure, see docs/offline_model.md).
+DESCRIPTORS: dict[str, Descriptor] = {d.name: d for d in [
+    Descriptor(name="tool_count", label="tool count (tools)", unit="tools", low=0.5, high=8.5,
+               bins=8, measure=tool_count, more="more tools", fewer="fewer tools"),
+    Descriptor(name="edit_granularity", label="edit granularity (changed / emitted lines)",
+               unit="fraction", low=0.0, high=0.12, bins=6, measure=edit_granularity,
+               more="finer edits", fewer="coarser edits"),
+    Descriptor(name="token_cost", label="token cost (tokens / task)", unit="tokens/task",
+               low=0.0, high=20000.0, bins=5, measure=token_cost, more="more tokens",
+               fewer="fewer tokens"),
+    Descriptor(name="llm_calls_per_task", label="LLM calls (calls / task)", unit="calls/task",
+               low=0.0, high=20.0, bins=5, measure=llm_calls_per_task,
+               more="more LLM calls per task", fewer="fewer LLM calls per task"),
+    Descriptor(name="agent_lines", label="agent size (lines of code)", unit="lines", low=0.0,
+               high=400.0, bins=5, measure=agent_lines, more="more lines of agent code",
+               fewer="fewer lines of agent code"),
+    CodeNovelty(name="code_novelty", label="code novelty (cosine distance)",
+                unit="cosine distance", low=0.0, high=0.012, bins=6, measure=code_novelty),
 ]}
 
 
-def measure(names: list[str], tasks, files) -> dict[str, float]:
-    """Measures the named descriptors of one evaluation."""
-    unknown = [n for n in names if n not in DESCRIPTORS]
+def measure(descriptors: list[str | Descriptor], tasks, files) -> dict[str, float]:
+    """Measures descriptors (built-in names or :class:`Descriptor` objects) of one evaluation."""
+    unknown = [d for d in descriptors if isinstance(d, str) and d not in DESCRIPTORS]
     if unknown:
         raise ValueError(f"unknown descriptor(s) {unknown}; choose from: {', '.join(DESCRIPTORS)}")
-    return {n: float(DESCRIPTORS[n].measure(tasks, files)) for n in names}
+    objects = [DESCRIPTORS[d] if isinstance(d, str) else d for d in descriptors]
+    return {d.name: float(d.measure(tasks, files)) for d in objects}

@@ -54,7 +54,7 @@ class LLMCrossover(LLMMutation):
         super().__init__(name=name, **options)
 
     def propose(self, parents: list[Parent], *, complete: Complete, rng,
-                target: str | None = None) -> Proposal:
+                target: str | None = None, workshop=None) -> Proposal:
         if len(parents) < 2:
             raise EmitFailure(f"crossover needs 2 parents, got {len(parents)}")
         a, b = parents[0], parents[1]

@@ -2,10 +2,10 @@
 
 The loop picks the target in the main thread (it reads the archive) and hands it to the emitter
 (``propose(..., target=...)``). The parent's cell is its cell on the descriptor grid of the
-archive's axes (``DescriptorSpec.bins``), for every archive kind; a neighbouring cell is one bin up
+archive's axes (each :class:`qdagents.descriptors.Descriptor`'s ``bins``), for every archive kind; a neighbouring cell is one bin up
 or down on one axis; it is empty when no elite's descriptors fall in it. One empty neighbour is
-drawn uniformly and named by its axis and direction (“more tools”, ...), the phrase the emitter
-model sees as ``Target:``. This is the “directed variation toward unexplored niches” of
+drawn uniformly and named by its axis's phrase for that direction (``Descriptor.more``/``fewer``:
+“more tools”, ...), which the emitter model sees as ``Target:``. This is the “directed variation toward unexplored niches” of
 curiosity/novelty-driven QD (e.g. Cully & Demiris 2018), made explicit for an LLM emitter.
 """
 
@@ -14,17 +14,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-
-#: (axis name, direction) -> the phrase the emitter model is shown.
-TARGET_PHRASES: dict[tuple[str, int], str] = {
-    ("tool_count", +1): "more tools", ("tool_count", -1): "fewer tools",
-    ("edit_granularity", +1): "finer edits", ("edit_granularity", -1): "coarser edits",
-    ("token_cost", +1): "more tokens", ("token_cost", -1): "fewer tokens",
-    ("llm_calls_per_task", +1): "more LLM calls per task",
-    ("llm_calls_per_task", -1): "fewer LLM calls per task",
-    ("agent_lines", +1): "more lines of agent code", ("agent_lines", -1): "fewer lines of agent code",
-}
-
 
 def grid_position(specs, descriptors: Sequence[float] | Mapping[str, float]) -> tuple[int, ...]:
     """Bin index per axis of ``descriptors`` (values clipped into each axis's range)."""
@@ -65,4 +54,24 @@ def target_toward_empty_neighbour(archive, parent_descriptors, rng) -> str | Non
     if not options:
         return None
     name, step = options[int(rng.integers(len(options)))]
-    return TARGET_PHRASES.get((name, step), f"{'higher' if step > 0 else 'lower'} {name}")
+    return next(spec for spec in archive.specs if spec.name == name).phrase(step)
+
+
+def aim_of(specs, target: str | None) -> tuple[int, int] | None:
+    """``(axis index, +1 | -1)`` of the axis move a target phrase asks for; None when the phrase
+    names no move along these axes (no target, or free text)."""
+    for axis, spec in enumerate(specs):
+        for direction in (+1, -1):
+            if target is not None and spec.phrase(direction) == target:
+                return axis, direction
+    return None
+
+
+def landed(specs, target: str | None, before, after) -> bool | None:
+    """Whether a child moved exactly one bin along its target's axis, the way it asked; None when
+    the target names no move along these axes."""
+    aim = aim_of(specs, target)
+    if aim is None:
+        return None
+    axis, direction = aim
+    return grid_position(specs, after)[axis] - grid_position(specs, before)[axis] == direction

@@ -54,13 +54,14 @@ class LLMMutation:
         retries: How many times an answer whose edits fail to apply is sent back with the error.
         targets: Descriptor targets to aim at ("more tools", ...); one is drawn per child, or
             none when the list is empty (plain mutation).
-        directed: Asks the loop for a descriptor-directed target (toward an empty neighbouring
+        directed: Asks the scheduler for a descriptor-directed target (toward an empty neighbouring
             cell of the parent, :func:`emitters.target_toward_empty_neighbour`), passed to
             :meth:`propose` as ``target``; ``targets`` is the fallback when there is none.
         mode: ``diff`` (SEARCH/REPLACE edits) or ``rewrite`` (complete new files).
     """
 
     parents_needed = 1
+    needs_workshop = False
 
     def __init__(self, *, name: str = "llm_mutation", retries: int = 2,
                  targets: list[str] | None = None, directed: bool = False, mode: str = "diff"):
@@ -73,8 +74,8 @@ class LLMMutation:
         self.directed = bool(directed)
 
     def propose(self, parents: list[Parent], *, complete: Complete, rng,
-                target: str | None = None) -> Proposal:
-        """Makes one child; ``target`` (from the loop, e.g. a descriptor-directed target, see
+                target: str | None = None, workshop=None) -> Proposal:
+        """Makes one child; ``target`` (from the scheduler, e.g. a descriptor-directed target, see
         :func:`emitters.target_toward_empty_neighbour`) overrides the draw from ``targets``."""
         parent = parents[0]
         if target is None and self.targets:

@@ -197,6 +197,7 @@ class RandomStructural:
 
     parents_needed = 1
     directed = False
+    needs_workshop = False
 
     def __init__(self, *, name: str = "random_structural", operators: list[str] | None = None):
         unknown = set(operators or ()) - set(OPERATORS)
@@ -222,7 +223,7 @@ class RandomStructural:
         return {op: s for op, s in found.items() if s}
 
     def propose(self, parents: list[Parent], *, complete: Complete | None = None, rng,
-                target: str | None = None) -> Proposal:
+                target: str | None = None, workshop=None) -> Proposal:
         parent = parents[0]
         options = self.sites(parent.files, rng)
         while options:

@@ -10,23 +10,12 @@ which reproduces DGM's "w/o self-improve" ablation.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal, answer_text
+from qdagents.emitters._base import (Complete, EmitFailure, Parent, Proposal, Workshop,
+                                     answer_text)
 
 DIAGNOSE = ("You analyse a coding agent's failures. From its code and the tasks it failed, write "
             "one short problem statement: what the agent should change in its own code so that "
             "it solves more tasks. Be concrete (tools, loop, prompts, context handling).")
-
-
-class Workshop(Protocol):
-    """Runs an agent in the sandbox on a workspace; provided by the loop."""
-
-    seed_files: dict[str, str]
-
-    def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
-            label: str) -> dict[str, str]:
-        """Returns the workspace's files after the agent finished."""
 
 
 def diagnosis_prompt(parent: Parent) -> str:
@@ -46,6 +35,7 @@ class SelfModify:
     """
 
     parents_needed = 1
+    directed = False
     needs_workshop = True
 
     def __init__(self, *, name: str = "self_modify", meta_agent: str = "parent"):

@@ -15,10 +15,12 @@ from typing import Any
 class Budget:
     """Limits on tokens, list-price USD and calls; thread-safe, so one can be shared by a run.
 
-    A limit of ``None`` is no limit. A budget is checked *before* each call and charged after it,
-    so calls already in flight when a limit is crossed still finish: the overshoot is at most the
-    calls in flight. Cached and replayed calls are charged their list price, so a replayed run
-    meets its budgets at the same points as the recorded one.
+    A limit of ``None`` is no limit. Each call *reserves* its worst case before it starts (the
+    prompt's size plus its completion limit, priced) and *settles* to what it really used when it
+    ends. A call is admitted while what is used plus what calls in flight have reserved is below
+    the limit, so whatever the number of calls in flight, the budget is overshot by at most one
+    call's reservation (see docs/llm.md, "Budgets"). Cached and replayed calls are charged their
+    list price, so a replayed run meets its budgets at the same points as the recorded one.
 
     Args:
         tokens: most prompt + completion tokens.
@@ -33,7 +35,20 @@ class Budget:
         self.tokens, self.usd, self.calls = tokens, usd, calls
         self.parent = parent
         self.used_tokens, self.used_usd, self.used_calls = 0, 0.0, 0
+        self.reserved_tokens, self.reserved_usd = 0, 0.0
         self._lock = threading.Lock()
+
+    def _refusal(self) -> str | None:   # holding self._lock
+        if self.calls is not None and self.used_calls >= self.calls:
+            return f"call budget of {self.calls} calls used up"
+        if self.tokens is not None and self.used_tokens + self.reserved_tokens >= self.tokens:
+            held = f", {self.reserved_tokens} held by calls in flight" if self.reserved_tokens else ""
+            return f"token budget of {self.tokens} tokens used up ({self.used_tokens} used{held})"
+        if self.usd is not None and self.used_usd + self.reserved_usd >= self.usd:
+            held = (f", {self.reserved_usd:.6f} held by calls in flight" if self.reserved_usd
+                    else "")
+            return f"USD budget of {self.usd:g} used up ({self.used_usd:.6f} used{held})"
+        return None
 
     def exceeded(self) -> str | None:
         """Why no further call may start, or None while the budget lasts."""
@@ -42,13 +57,46 @@ class Budget:
             if reason:
                 return reason
         with self._lock:
-            if self.calls is not None and self.used_calls >= self.calls:
-                return f"call budget of {self.calls} calls used up"
-            if self.tokens is not None and self.used_tokens >= self.tokens:
-                return f"token budget of {self.tokens} tokens used up ({self.used_tokens} used)"
-            if self.usd is not None and self.used_usd >= self.usd:
-                return f"USD budget of {self.usd:g} used up ({self.used_usd:.6f} used)"
-        return None
+            return self._refusal()
+
+    def reserve(self, *, tokens: int = 0, usd: float = 0.0) -> str | None:
+        """Admits one call holding ``tokens`` and ``usd`` (its worst case) until :meth:`settle`;
+        returns why not instead (nothing is held then). Counts the call."""
+        with self._lock:
+            reason = self._refusal()
+            if reason is None:
+                self.used_calls += 1
+                self.reserved_tokens += tokens
+                self.reserved_usd += usd
+        if reason is None and self.parent is not None:
+            reason = self.parent.reserve(tokens=tokens, usd=usd)
+            if reason is not None:
+                self._unreserve(tokens, usd)
+        return reason
+
+    def _unreserve(self, tokens: int, usd: float) -> None:
+        with self._lock:
+            self.used_calls -= 1
+            self.reserved_tokens -= tokens
+            self.reserved_usd -= usd
+
+    def cancel(self, *, tokens: int = 0, usd: float = 0.0) -> None:
+        """Undoes a :meth:`reserve` whose call will not be made (another budget refused it)."""
+        self._unreserve(tokens, usd)
+        if self.parent is not None:
+            self.parent.cancel(tokens=tokens, usd=usd)
+
+    def settle(self, *, reserved_tokens: int = 0, reserved_usd: float = 0.0, tokens: int = 0,
+               usd: float = 0.0) -> None:
+        """Ends a reservation: releases what it held and charges what the call used."""
+        with self._lock:
+            self.reserved_tokens -= reserved_tokens
+            self.reserved_usd -= reserved_usd
+            self.used_tokens += tokens
+            self.used_usd += usd
+        if self.parent is not None:
+            self.parent.settle(reserved_tokens=reserved_tokens, reserved_usd=reserved_usd,
+                               tokens=tokens, usd=usd)
 
     def charge(self, *, tokens: int = 0, usd: float = 0.0, calls: int = 0) -> None:
         with self._lock:
@@ -59,8 +107,9 @@ class Budget:
             self.parent.charge(tokens=tokens, usd=usd, calls=calls)
 
     def __repr__(self) -> str:
-        return (f"Budget(tokens={self.used_tokens}/{self.tokens}, usd={self.used_usd:.6f}/"
-                f"{self.usd}, calls={self.used_calls}/{self.calls})")
+        return (f"Budget(tokens={self.used_tokens}+{self.reserved_tokens}/{self.tokens}, "
+                f"usd={self.used_usd:.6f}+{self.reserved_usd:.6f}/{self.usd}, "
+                f"calls={self.used_calls}/{self.calls})")
 
 
 def count_lines(text: str | None) -> int:
@@ -130,6 +179,9 @@ class Meter:
         lines_emitted: lines in the assistant content and tool-call arguments of all responses.
         latency: total seconds spent answering.
         errors: requests answered with an error body.
+        faults: those errors by class (``agent``, ``provider``, ``fatal``, ``budget``: see
+            :mod:`qdagents.llm._faults`); :meth:`infrastructure_fault` says whether the provider,
+            not the agent, spoiled what this meter measured.
         budget: an optional per-meter :class:`Budget`.
     """
 
@@ -140,6 +192,8 @@ class Meter:
         self.cache_hits = self.provider_calls = self.lines_emitted = self.errors = 0
         self.tools_offered: set[str] = set()
         self.latency = 0.0
+        self.faults: dict[str, int] = {}
+        self._fault_messages: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -168,10 +222,25 @@ class Meter:
             self.lines_emitted += lines
             self.latency += latency
 
-    def add_error(self, *, latency: float = 0.0) -> None:
+    def add_error(self, *, latency: float = 0.0, fault: str = "agent",
+                  message: str | None = None) -> None:
+        """Counts a request answered with an error body of class ``fault``."""
         with self._lock:
             self.errors += 1
             self.latency += latency
+            self.faults[fault] = self.faults.get(fault, 0) + 1
+            self._fault_messages.setdefault(fault, message or "")
+
+    def infrastructure_fault(self) -> tuple[str, str] | None:
+        """``(class, first message)`` of the worst infrastructure fault seen (``fatal``, then
+        ``provider``, then ``budget``), or None when every error was the agent's own."""
+        from qdagents.llm._faults import INFRASTRUCTURE
+
+        with self._lock:
+            for fault in INFRASTRUCTURE:
+                if self.faults.get(fault):
+                    return fault, self._fault_messages[fault]
+        return None
 
     def snapshot(self) -> dict:
         """The counts as a JSON-serialisable dict (``tools_offered`` sorted)."""
@@ -182,7 +251,7 @@ class Meter:
                     "cache_hits": self.cache_hits, "provider_calls": self.provider_calls,
                     "tools_offered": sorted(self.tools_offered),
                     "lines_emitted": self.lines_emitted, "latency": self.latency,
-                    "errors": self.errors}
+                    "errors": self.errors, "faults": dict(self.faults)}
 
     def __repr__(self) -> str:
         return f"Meter({self.snapshot()})"

@@ -17,6 +17,14 @@ from typing import Any
 PROVIDER = "qdagents"
 ROLES = ("coder", "mutator")
 
+
+def offline_role(name: str) -> str | None:
+    """The offline model's role for a model name after ``qdagents/``: ``coder``, ``mutator``, or
+    a variant of one (``mutator-cheap``: the same model under another name, so that ensembles
+    of offline models can be priced apart with ``llm.prices``); None for anything else."""
+    role = name.split("-", 1)[0]
+    return role if role in ROLES else None
+
 _lock = threading.RLock()
 _handler = None
 
@@ -48,7 +56,8 @@ def warm_up() -> None:
 
 
 def register_offline_provider(model: Any = None, *, latency: float = 0.0) -> None:
-    """Registers the litellm provider ``qdagents`` (``qdagents/coder``, ``qdagents/mutator``).
+    """Registers the litellm provider ``qdagents`` (``qdagents/coder``, ``qdagents/mutator``, and
+    their variants such as ``qdagents/mutator-cheap``).
 
     Idempotent: the provider is registered once per process. Passing ``model`` (anything with the
     ``OfflineModel.respond`` signature) swaps the model it serves, which is how tests plug in a
@@ -93,11 +102,13 @@ def _make_handler_class(litellm):
                 return self.model
 
         def completion(self, *args, **kwargs):
-            role = kwargs["model"].split("/")[-1]
-            if role not in ROLES:
-                raise litellm.BadRequestError(
-                    f"unknown offline model {PROVIDER}/{role}; use one of "
-                    + ", ".join(f"{PROVIDER}/{r}" for r in ROLES), model=role,
+            name = kwargs["model"].split("/")[-1]
+            role = offline_role(name)
+            if role is None:
+                raise litellm.NotFoundError(
+                    f"unknown model {PROVIDER}/{name} (offline provider); use one of "
+                    + ", ".join(f"{PROVIDER}/{r}" for r in ROLES)
+                    + " (a suffix such as -cheap names a variant)", model=name,
                     llm_provider=PROVIDER)
             params = kwargs.get("optional_params") or {}
             out = self._model().respond(role, kwargs["messages"], params.get("tools"),
@@ -105,7 +116,7 @@ def _make_handler_class(litellm):
             usage = out.get("usage") or {}
             prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
             return litellm.ModelResponse(
-                model=f"{PROVIDER}/{role}", created=int(time.time()),
+                model=f"{PROVIDER}/{name}", created=int(time.time()),
                 choices=[{"index": 0, "finish_reason": out.get("finish_reason", "stop"),
                           "message": out["message"]}],
                 usage={"prompt_tokens": prompt, "completion_tokens": completion,
@@ -115,8 +126,8 @@ def _make_handler_class(litellm):
             from qdagents.offline._embed import embed_text, token_count
 
             if model.split("/")[-1] != "embed":
-                raise litellm.BadRequestError(
-                    f"unknown offline embedding model {model}; use {PROVIDER}/embed",
+                raise litellm.NotFoundError(
+                    f"unknown model {model} (offline embedding); use {PROVIDER}/embed",
                     model=model, llm_provider=PROVIDER)
             texts = [input] if isinstance(input, str) else list(input)
             model_response.data = [{"object": "embedding", "index": i, "embedding": embed_text(t)}

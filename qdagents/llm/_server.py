@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 MAX_BODY = 2 * 1024 * 1024
 #: HTTP status for each gateway error type.
 STATUS = {"invalid_request_error": 400, "budget_exceeded": 429, "replay_miss": 502,
-          "provider_error": 502, "malformed_response": 502}
+          "provider_error": 502, "malformed_response": 502, "provider_unusable": 502}
 #: Oversized bodies up to this size are read and dropped before the 400 answer; larger ones are
 #: cut off by closing the connection.
 _MAX_DRAIN = 32 * 1024 * 1024
@@ -120,9 +120,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = owner.gateway.complete(request, meter=owner.meter, purpose="agent",
                                           agent_id=owner.agent_id, task_id=owner.task_id)
         except Exception as exc:  # a gateway bug must not take the agent's connection down
-            owner.meter.add_error()
-            body = {"error": {"message": f"gateway failure: {type(exc).__name__}: {exc}",
-                              "type": "gateway_error", "param": None, "code": None}}
+            message = f"gateway failure: {type(exc).__name__}: {exc}"
+            owner.meter.add_error(fault="provider", message=message)   # not the agent's doing
+            body = {"error": {"message": message, "type": "gateway_error", "param": None,
+                              "code": None, "fault": "provider"}}
         status = STATUS.get(body["error"]["type"], 500) if "error" in body else 200
         self._send(status, body)
 

@@ -25,12 +25,16 @@ GUIDANCE = ("Work step by step. Read the relevant code before you change it, and
 #: Source of the tools the mutator can add: (function source, schema line).
 TOOL_SOURCES = {
     "run_tests": ('''def run_tests():
-    """Runs the visible unit tests and returns their trimmed output."""
-    try:
-        done = subprocess.run("python3 -m unittest -q 2>&1", shell=True, capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return "the tests timed out"
+    """Runs the visible unit tests (pytest when unittest finds none, as in most repositories)
+    and returns their trimmed output."""
+    for command in ("python3 -m unittest -q", "python3 -m pytest -q -p no:cacheprovider"):
+        try:
+            done = subprocess.run(command + " 2>&1", shell=True, capture_output=True, text=True,
+                                  timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return "the tests timed out"
+        if "Ran 0 tests" not in done.stdout:
+            break
     return trim(done.stdout + done.stderr)''',
                   'tool("run_tests", "Run the visible unit tests and return their output."),'),
     "str_replace": ('''def str_replace(path, old, new):

@@ -384,12 +384,25 @@ def keeps_trying(toolkit: Toolkit, messages: list[dict]) -> bool:
 
 def _test_call(toolkit: Toolkit, reading: Reading) -> tuple[str, dict]:
     test_files = sorted(p for p in reading.current if is_test_file(p))
-    command = "python3 -m unittest -q " + " ".join(shlex.quote(p) for p in test_files)
+    if _pytest_style(reading, test_files):  # a repository's pytest suite: unittest finds nothing
+        modules = [p for p in test_files if not p.endswith("conftest.py")]
+        command = "python3 -m pytest -q -p no:cacheprovider " + " ".join(map(shlex.quote, modules))
+    else:
+        command = "python3 -m unittest -q " + " ".join(shlex.quote(p) for p in test_files)
     tool = toolkit.get("tests")
     if tool:
         return tool.call(path=test_files[0] if test_files and "path" in tool.required else None,
                          command=command.strip() if "command" in tool.params else None)
     return toolkit.get("shell").call(command=command.strip() + " 2>&1")
+
+
+def _pytest_style(reading: Reading, test_files: list[str]) -> bool:
+    """Whether the tests it has seen are pytest's (plain ``test_`` functions or ``import pytest``,
+    no ``unittest``), as in most repositories, where ``python3 -m unittest`` runs none of them."""
+    sources = [reading.current[p] for p in test_files if not p.endswith("conftest.py")]
+    return bool(sources) and not any("unittest" in text for text in sources) and any(
+        re.search(r"^(def test_\w*\(|import pytest|from pytest\b)", text, re.M)
+        for text in sources)
 
 
 def _look_calls(toolkit: Toolkit, reading: Reading) -> list[tuple[str, dict]]:

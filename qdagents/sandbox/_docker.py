@@ -19,15 +19,23 @@ one-command session. The mounts are fixed when a container starts: a session run
 container when each of the command's mounts lies inside one of the session's mounts at the same
 relative place (and is no more writable), and otherwise falls back to a one-command container.
 Mount sources are lent to uid 65534 while a command runs (:mod:`qdagents.sandbox._mounts`).
+
+A task may bring its own image (a SWE-bench instance's, with its repository and dependencies):
+:meth:`DockerSandbox.with_image` is the same sandbox, with the same lock-down, in that image
+(which needs ``python3``, ``/usr/bin/env`` and ``prlimit``, as any Debian or Ubuntu image has), and
+:meth:`DockerSandbox.copy_out` copies a folder out of an image without running anything in it.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -106,6 +114,58 @@ class DockerSandbox:
             raise RuntimeError(f"docker image {self.image} not found; build it with "
                                "`qdagents sandbox build-image --offline` (or without --offline "
                                "where a registry is reachable)") from None
+
+    def has_image(self, image: str) -> bool:
+        """Whether the engine has ``image`` locally (nothing is pulled)."""
+        import docker.errors
+
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def with_image(self, image: str) -> DockerSandbox:
+        """This sandbox (same engine, user, CPUs and lock-down) running commands in ``image``.
+
+        Refuses a missing image rather than let docker pull it.
+        """
+        if image == self.image:
+            return self
+        if not self.has_image(image):
+            raise RuntimeError(f"docker image {image} not found (nothing is pulled)")
+        other = copy.copy(self)
+        other.image = image
+        return other
+
+    def copy_out(self, image: str, path: str, dest: Path) -> None:
+        """Copies the folder ``path`` of ``image`` to the new host folder ``dest``.
+
+        The image's files come from a container that is created, never started, and removed:
+        nothing in the image runs. Symlinks are kept as links; members ``tarfile``'s ``data``
+        filter refuses (leading or linking outside ``dest``, absolute links, devices) are
+        left out.
+        """
+        dest = Path(dest)
+        if dest.exists():
+            raise FileExistsError(f"{dest} exists")
+        container = self.client.containers.create(image, ["true"], network_disabled=True,
+                                                  labels={OWNER_LABEL: self.owner})
+        try:
+            stream, _ = container.get_archive(path)
+            with tempfile.TemporaryDirectory(prefix=".copy-out-", dir=dest.parent) as scratch:
+                archive_path = Path(scratch) / "folder.tar"
+                with open(archive_path, "wb") as archive:
+                    for chunk in stream:
+                        archive.write(chunk)
+                with tarfile.open(archive_path) as archive:
+                    top = {m.name.split("/")[0] for m in archive.getmembers()}
+                    archive.extractall(Path(scratch) / "tree", filter=_safe_member)
+                if len(top) != 1:
+                    raise RuntimeError(f"{image}:{path} did not come out as one folder")
+                shutil.move(str(Path(scratch) / "tree" / top.pop()), dest)
+        finally:
+            container.remove(force=True)
 
     def sweep(self) -> None:
         """Removes sandbox containers whose controller (on this host) was killed before it could."""
@@ -310,6 +370,15 @@ class DockerSession:
             except Exception as error:  # already removed by auto_remove
                 log.debug("container removal: %s", error)
             self.container = None
+
+
+def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """``tarfile``'s ``data`` filter, leaving a refused member out instead of failing."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError as error:
+        log.info("copy_out: left out %s (%s)", member.name, error)
+        return None
 
 
 def _cgroup_value(container_id: str, controller: str, name: str, key: str = "") -> int | None:

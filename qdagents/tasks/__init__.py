@@ -3,19 +3,26 @@
 A :class:`Task` is plain text (visible files, hidden tests, a reference); a :class:`TaskSuite` is
 an ordered list of them. :func:`run_hidden_tests` decides a finished workspace in a sandbox, on a
 channel the solution cannot forge, and :func:`check_suite` makes sure every task is solvable and
-not solved from the start.
+not solved from the start. A :class:`RepositoryTask` (a SWE-bench instance, :func:`load_swebench`)
+is a repository in its own docker image, judged by its own tests; every task tells the evaluator
+its :class:`TaskSetting` and how to ``prepare`` and ``judge`` its workspace.
 """
 
 from qdagents.tasks._builtin import BUILTIN_ROOT, load_builtin, load_task_folder
 from qdagents.tasks._check import CheckResult, check_suite, check_task
 from qdagents.tasks._harness import TestOutcome, run_hidden_tests
-from qdagents.tasks._loaders import load_exercism, load_humaneval, load_suite
-from qdagents.tasks._task import Task, TaskSuite, write_files
+from qdagents.tasks._loaders import SUITE_KINDS, load_exercism, load_humaneval, load_suite
+from qdagents.tasks._repository import RepositoryTask
+from qdagents.tasks._swebench import load_swebench, parse_pytest_log, read_task_ids
+from qdagents.tasks._task import Task, TaskSetting, TaskSuite, write_files
 
 __all__ = [
+    "SUITE_KINDS",
     "BUILTIN_ROOT",
     "CheckResult",
+    "RepositoryTask",
     "Task",
+    "TaskSetting",
     "TaskSuite",
     "TestOutcome",
     "check_suite",
@@ -24,7 +31,10 @@ __all__ = [
     "load_exercism",
     "load_humaneval",
     "load_suite",
+    "load_swebench",
     "load_task_folder",
+    "parse_pytest_log",
+    "read_task_ids",
     "run_hidden_tests",
     "write_files",
 ]

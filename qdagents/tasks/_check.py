@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qdagents.sandbox import Limits, Sandbox
-from qdagents.tasks._harness import TestOutcome, run_hidden_tests
+from qdagents.tasks._harness import TestOutcome
 from qdagents.tasks._task import Task, TaskSuite
 
 __all__ = ["CheckResult", "check_suite", "check_task"]
@@ -22,26 +22,37 @@ __all__ = ["CheckResult", "check_suite", "check_task"]
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What the self-check found for one task; ``ok`` when ``problems`` is empty."""
+    """What the self-check found for one task; ``ok`` when ``problems`` is empty.
+
+    ``unavailable`` says why the task could not be checked here (e.g. its image is missing);
+    such a task is not ``ok`` and has no outcomes.
+    """
 
     task_id: str
-    reference: TestOutcome
-    untouched: TestOutcome
+    reference: TestOutcome | None
+    untouched: TestOutcome | None
     problems: list[str] = field(default_factory=list)
+    unavailable: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.unavailable is None
 
 
 def check_task(task: Task, *, sandbox: Sandbox, limits: Limits) -> CheckResult:
-    """Runs the hidden tests on the reference and on the untouched visible files."""
+    """Runs the task's verdict on its reference and on its untouched workspace."""
+    why = task.unavailable(sandbox)
+    if why:
+        return CheckResult(task.id, None, None, unavailable=why)
     outcomes = {}
     for solved in (True, False):
         with tempfile.TemporaryDirectory(prefix="qdagents-check-") as workspace:
-            task.write_workspace(Path(workspace), solved=solved)
-            outcomes[solved] = run_hidden_tests(task, Path(workspace), sandbox=sandbox,
-                                                limits=limits)
+            try:
+                task.prepare(Path(workspace), sandbox=sandbox, solved=solved)
+            except Exception as error:  # e.g. a gold patch that does not apply
+                outcomes[solved] = TestOutcome(False, 0, 0, f"could not prepare: {error}"[:400])
+                continue
+            outcomes[solved] = task.judge(Path(workspace), sandbox=sandbox, limits=limits)
     problems = []
     if not task.reference:
         problems.append("no reference solution")

@@ -15,9 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from qdagents.tasks._builtin import load_builtin
+from qdagents.tasks._swebench import load_swebench
 from qdagents.tasks._task import Task, TaskSuite
 
-__all__ = ["load_exercism", "load_humaneval", "load_suite"]
+__all__ = ["SUITE_KINDS", "load_exercism", "load_humaneval", "load_suite"]
+
+#: The suite kinds :func:`load_suite` knows (config: ``tasks.kind``).
+SUITE_KINDS = ("builtin", "exercism", "humaneval", "swebench")
 
 
 class SkippedTask(Exception):
@@ -28,9 +32,12 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
     """Loads a suite from a config value.
 
     Args:
-        spec: ``"builtin"``, ``"exercism:/path"``, ``"humaneval:/path"`` (``"builtin:/path"`` reads
-            a folder in the built-in layout), or a mapping ``{kind, path, include, limit}`` where
-            ``include`` keeps only the listed task ids and ``limit`` then keeps the first n.
+        spec: ``"builtin"``, ``"exercism:/path"``, ``"humaneval:/path"``, ``"swebench:/path"``
+            (``"builtin:/path"`` reads a folder in the built-in layout), or a mapping ``{kind,
+            path, include, limit}`` where ``include`` keeps only the listed task ids and
+            ``limit`` then keeps the first n. A ``swebench`` mapping may also hold
+            :func:`~qdagents.tasks.load_swebench`'s options (``image``, ``arch``,
+            ``test_command``, ``log_parser``, ``env``, ``agent_python``).
     """
     if isinstance(spec, str):
         kind, _, path = spec.partition(":")
@@ -40,18 +47,29 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
     kind, path = spec.get("kind", "builtin"), spec.get("path")
     if kind == "builtin":
         suite = load_builtin(Path(path).expanduser() if path else None)
-    elif kind in ("exercism", "humaneval"):
+    elif kind in ("exercism", "humaneval", "swebench"):
         if not path:
             raise ValueError(f"a {kind} suite needs a path, e.g. '{kind}:/data/{kind}'")
-        loader = load_exercism if kind == "exercism" else load_humaneval
-        suite = loader(Path(path).expanduser())
+        if kind == "swebench":
+            suite = load_swebench(Path(path).expanduser(), **swebench_options(spec))
+        else:
+            loader = load_exercism if kind == "exercism" else load_humaneval
+            suite = loader(Path(path).expanduser())
     else:
-        raise ValueError(f"unknown suite kind {kind!r}; choose builtin, exercism or humaneval")
+        raise ValueError(f"unknown suite kind {kind!r}; choose builtin, exercism, humaneval or "
+                         "swebench")
     if spec.get("include") is not None:
         suite = suite.subset(task_id(str(i)) for i in spec["include"])
     if spec.get("limit") is not None:
         suite = suite.head(int(spec["limit"]))
     return suite
+
+
+def swebench_options(spec: Mapping) -> dict:
+    """:func:`load_swebench`'s options from a suite spec (``None`` values mean the default)."""
+    names = {"image": "image", "arch": "arch", "test_command": "test_command",
+             "log_parser": "log_parser", "env": "env", "agent_python": "python"}
+    return {option: spec[key] for key, option in names.items() if spec.get(key) is not None}
 
 
 # --- exercism ---------------------------------------------------------------------------------

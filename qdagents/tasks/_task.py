@@ -8,11 +8,11 @@ does to its workspace can reach the hidden tests or the reference.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import ClassVar, Iterable, Iterator
 
-__all__ = ["Task", "TaskSuite", "write_files"]
+__all__ = ["Task", "TaskSetting", "TaskSuite", "write_files"]
 
 KINDS = ("bugfix", "implement")
 
@@ -22,6 +22,26 @@ def check_relative(path: str) -> None:
     pure = PurePosixPath(path)
     if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
         raise ValueError(f"task file path must be relative and inside the task: {path!r}")
+
+
+@dataclass(frozen=True)
+class TaskSetting:
+    """Where an agent runs on a task: what every kind of task tells the evaluator.
+
+    Args:
+        image: The docker image to run in; None for the sandbox's own. A task with an image can
+            only run on a backend that runs images (``sandbox=docker``).
+        workdir: Where the workspace is mounted: the agent's working directory.
+        env: Environment variables the agent gets on top of the sandbox's (e.g. a ``PATH`` that
+            finds the repository's own Python first).
+        python: The interpreter that runs ``agent.py`` (a repository's environment may have a
+            Python too old for the agent; the image's system Python runs the agent then).
+    """
+
+    image: str | None = None
+    workdir: str = "/workspace"
+    env: dict[str, str] = field(default_factory=dict)
+    python: str = "python3"
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,7 @@ class Task:
     hidden_tests: dict[str, str]
     reference: dict[str, str]
     kind: str = "bugfix"
+    setting: ClassVar[TaskSetting] = TaskSetting()
 
     def __post_init__(self):
         if not self.id:
@@ -69,6 +90,23 @@ class Task:
         write_files(self.files, root)
         if solved:
             write_files(self.reference, root)
+
+    # What the evaluator and the self-check call on any kind of task (a repository task
+    # prepares and judges its workspace in its own image; see qdagents.tasks._repository).
+
+    def prepare(self, root: Path, *, sandbox=None, solved: bool = False) -> None:
+        """Fills the empty folder ``root`` with what the agent starts from."""
+        self.write_workspace(root, solved=solved)
+
+    def judge(self, workspace: Path, *, sandbox, limits):
+        """The verdict on a finished workspace: the hidden tests (:func:`run_hidden_tests`)."""
+        from qdagents.tasks._harness import run_hidden_tests
+
+        return run_hidden_tests(self, workspace, sandbox=sandbox, limits=limits)
+
+    def unavailable(self, sandbox) -> str | None:
+        """Why this task cannot run with ``sandbox`` (None: it can)."""
+        return None
 
 
 class TaskSuite:

@@ -1,9 +1,10 @@
 import pytest
 
-from qdagents.archive import Archive, DescriptorSpec
+from qdagents.archive import Archive
+from qdagents.descriptors import DESCRIPTORS
 
-SPECS = [DescriptorSpec("tool_count", "tools", 0.5, 4.5, 4),
-         DescriptorSpec("edit_granularity", "fraction", 0.0, 1.0, 2)]
+SPECS = [DESCRIPTORS["tool_count"].axis(low=0.5, high=4.5, bins=4),
+         DESCRIPTORS["edit_granularity"].axis(low=0.0, high=1.0, bins=2)]
 
 
 def test_elite_replacement_and_stats():

@@ -99,9 +99,15 @@ def test_curiosity_scores_and_probabilities_by_hand():
     assert picks == {"a", "b", "c", "d"}
 
 
-def test_selection_accepts_the_whole_config_group():
-    s = Selection(**{"name": "tournament", "pool": "archive", "tournament_size": 3})
-    assert s.tournament_size == 3
+def test_a_users_rule_and_its_options():
+    def cheapest(candidates, children, *, scale=1.0, **_):
+        w = np.array([scale / (1 + c["fitness"]) for c in candidates])
+        return w / w.sum()
+    s = Selection(name="cheapest", rule=cheapest, options={"scale": 2.0})
+    assert s.probabilities(POOL[:2], {}) == pytest.approx([1.5 / 2.7, 1.2 / 2.7])
+    bad = Selection(name="bad", rule=lambda candidates, children, **_: [1.0, 1.0])
+    with pytest.raises(ValueError, match="summing to 1"):
+        bad.probabilities(POOL[:2], {})
 
 
 def test_every_selection_conf_builds():
@@ -112,8 +118,16 @@ def test_every_selection_conf_builds():
     names = set()
     for path in conf.glob("*.yaml"):
         spec = yaml.safe_load(path.read_text())
+        assert spec.pop("pool") in ("archive", "all")
         s = Selection(**spec)
-        assert s.name == path.stem and spec["pool"] == "archive"
+        assert s.name == path.stem
         assert s.probabilities(NOVEL, {}).sum() == pytest.approx(1.0)
         names.add(s.name)
     assert {"tournament", "novelty", "curiosity"} <= names
+
+
+def test_latest_is_the_newest_candidate():
+    # DGM w/o open-ended exploration: always the newest (highest seq) valid agent
+    pool = [dict(c, seq=s) for c, s in zip(POOL, [3, 9, 1, 4])]
+    assert Selection("latest").probabilities(pool, CHILDREN) == pytest.approx([0, 1, 0, 0])
+    assert probs("latest") == pytest.approx([0, 0, 0, 1])     # no seq: the last candidate

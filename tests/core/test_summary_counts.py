@@ -27,11 +27,7 @@ def test_clipped_and_proposals_are_counted(tmp_path):
     assert summary["directed"] == {"aimed": 1, "landed": 1}
 
 
-def test_emitter_record_and_thompson_choice(tmp_path):
-    import numpy as np
-
-    from qdagents.loop import Run
-
+def test_emitter_record(tmp_path):
     db = RunDatabase(tmp_path / "run.sqlite")
     db.add_agent(agent_id="seed", commit_sha="s", parents=[], emitter="seed", step=0)
     for step, (emitter, agent, status, inserted) in enumerate([
@@ -48,15 +44,3 @@ def test_emitter_record_and_thompson_choice(tmp_path):
             db.add_insertion(seq=step, agent_id=agent, status=inserted, cell=0, fitness=0.5,
                              parent_elite=True)
     assert db.emitter_record() == {"good": (2, 0), "bad": (0, 2)}   # in-flight left out
-
-    class Stub:     # just what Run._choose_emitter reads
-        cfg = {"emitter_bandit": True}
-        emitters = {"good": None, "bad": None, "off": None}
-        emitter_weights = np.array([0.5, 0.5, 0.0])
-
-    Stub.db = db
-    picks = [Run._choose_emitter(Stub, np.random.default_rng(i)) for i in range(200)]
-    assert "off" not in picks and picks.count("good") > 150    # Beta(3,1) vs Beta(1,3)
-    Stub.cfg = {"emitter_bandit": False}
-    picks = [Run._choose_emitter(Stub, np.random.default_rng(i)) for i in range(200)]
-    assert 60 < picks.count("good") < 140 and "off" not in picks

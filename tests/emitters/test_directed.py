@@ -1,10 +1,11 @@
 import numpy as np
 
 from qdagents.emitters import empty_neighbours, target_toward_empty_neighbour
-from qdagents.archive import Archive, DescriptorSpec
+from qdagents.archive import Archive
+from qdagents.descriptors import DESCRIPTORS
 
-SPECS = [DescriptorSpec("tool_count", "tools", 0.5, 4.5, 4),
-         DescriptorSpec("edit_granularity", "fraction", 0.0, 1.0, 2)]
+SPECS = [DESCRIPTORS["tool_count"].axis(low=0.5, high=4.5, bins=4),
+         DESCRIPTORS["edit_granularity"].axis(low=0.0, high=1.0, bins=2)]
 
 
 def test_empty_neighbours_by_hand():
@@ -23,12 +24,12 @@ def test_empty_neighbours_by_hand():
 
 
 def test_no_empty_neighbour_and_other_kinds():
-    archive = Archive(specs=[DescriptorSpec("token_cost", "tokens", 0, 10, 2)], kind="keep_all")
+    archive = Archive(specs=[DESCRIPTORS["token_cost"].axis(low=0, high=10, bins=2)], kind="keep_all")
     archive.add("a", 0.1, [1.0])
     assert target_toward_empty_neighbour(archive, [1.0], np.random.default_rng(0)) == "more tokens"
     archive.add("b", 0.1, [9.0])
     assert target_toward_empty_neighbour(archive, [1.0], np.random.default_rng(0)) is None
-    archive = Archive(specs=[DescriptorSpec("agent_lines", "lines", 0, 100, 3)], kind="novelty",
+    archive = Archive(specs=[DESCRIPTORS["agent_lines"].axis(low=0, high=100, bins=3)], kind="novelty",
                       novelty_threshold=0.01)
     archive.add("a", 0.1, [50.0])
     assert target_toward_empty_neighbour(archive, [50.0], np.random.default_rng(1)) in {

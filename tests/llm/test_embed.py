@@ -2,7 +2,8 @@
 
 import pytest
 
-from qdagents.llm import Budget, EmbeddingError, Gateway, MemoryRecorder, Meter
+from qdagents.llm import (Budget, EmbeddingError, Gateway, MemoryRecorder, Meter,
+                          ProviderUnusable, RunBudgetExhausted)
 
 TEXTS = ["def f(x): return x + 1", "def g(y): return y - 1"]
 
@@ -21,11 +22,16 @@ def test_record_then_replay_without_provider():
         replay.embed(["something else"], model="qdagents/embed", meter=Meter())
 
 
-def test_budget_and_provider_errors_are_embedding_errors():
+def test_budget_and_provider_errors_raise_by_whose_fault_they_are():
     gateway = Gateway(model="qdagents/coder", run_budget=Budget(tokens=1), max_retries=0)
     gateway.embed(TEXTS, model="qdagents/embed", meter=Meter())      # the budget is now spent
-    with pytest.raises(EmbeddingError, match="budget"):
+    with pytest.raises(RunBudgetExhausted, match="run's token budget"):
         gateway.embed(TEXTS, model="qdagents/embed", meter=Meter())
-    with pytest.raises(EmbeddingError, match="embedding failed"):
+    spent = Budget(tokens=1)
+    spent.charge(tokens=1)
+    with pytest.raises(EmbeddingError, match="^embedding failed: token budget"):   # the caller's own budget
+        Gateway(model="qdagents/coder").embed(TEXTS, model="qdagents/embed",
+                                              meter=Meter(budget=spent))
+    with pytest.raises(ProviderUnusable, match="qdagents/no-such-model failed: unknown model"):
         Gateway(model="qdagents/coder", max_retries=0).embed(
             TEXTS, model="qdagents/no-such-model", meter=Meter())

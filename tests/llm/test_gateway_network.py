@@ -71,18 +71,22 @@ def test_exhausted_retries_are_a_recorded_error(openai_server, recorder, failure
     assert row["error"].startswith("provider_error") and json.loads(row["response"]) == body
 
 
-def test_a_bad_request_is_not_retried(openai_server, recorder):
+def test_a_bad_request_is_not_retried_and_is_the_agents_own(openai_server, recorder):
     openai_server.script = ["400"]
-    body = gateway(openai_server, recorder).complete(chat(), meter=Meter())
-    assert body["error"]["type"] == "provider_error" and body["error"]["code"] == "BadRequestError"
-    assert len(openai_server.requests) == 1
+    meter = Meter()
+    body = gateway(openai_server, recorder).complete(chat(), meter=meter)
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["code"] == "BadRequestError" and body["error"]["fault"] == "agent"
+    assert len(openai_server.requests) == 1 and meter.infrastructure_fault() is None
 
 
-def test_a_response_without_choices_is_a_malformed_response(openai_server, recorder):
-    openai_server.script = ["empty"]
-    body = gateway(openai_server, recorder).complete(chat(), meter=Meter())
-    assert body["error"]["type"] == "malformed_response"
-    assert recorder.rows[0]["error"].startswith("malformed_response")
+def test_a_response_without_choices_is_a_malformed_response_retried(openai_server, recorder):
+    openai_server.script = ["empty"] * 3
+    meter = Meter()
+    body = gateway(openai_server, recorder, max_retries=2).complete(chat(), meter=meter)
+    assert body["error"]["type"] == "malformed_response" and body["error"]["fault"] == "provider"
+    assert recorder.rows[0]["error"].startswith("malformed_response (provider): ")
+    assert len(openai_server.requests) == 3 and meter.infrastructure_fault()[0] == "provider"
 
 
 def test_budget_exceeded_never_reaches_the_provider(openai_server, recorder):

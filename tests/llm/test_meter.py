@@ -39,7 +39,7 @@ def test_meter_accumulates_and_snapshots():
     assert snap == {"calls": 2, "prompt_tokens": 11, "completion_tokens": 4, "tokens": 15,
                     "cost_usd": 0.5, "list_cost_usd": 1.0, "cache_hits": 1, "provider_calls": 1,
                     "tools_offered": ["bash", "edit"], "lines_emitted": 3, "latency": 1.0,
-                    "errors": 1}
+                    "errors": 1, "faults": {"agent": 1}}
     json.dumps(snap)
 
 

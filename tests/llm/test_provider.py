@@ -37,7 +37,7 @@ def test_mutator_role_and_plain_answer(fake_model):
 
 def test_unknown_role_is_an_error(fake_model):
     litellm = load_litellm()
-    with pytest.raises(Exception, match="unknown offline model"):
+    with pytest.raises(Exception, match="unknown model qdagents/oracle"):
         litellm.completion(model="qdagents/oracle", messages=[{"role": "user", "content": "x"}])
     assert fake_model.calls == []
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from offline_helpers import FIXTURES, SEED_AGENT, load_agent
-from qdagents.offline._bench import DirectGateway, run_task
+from qdagents.llm import Budget, Meter
+from qdagents.offline._bench import offline_gateway, run_task
 
 SOURCE = SEED_AGENT.read_text()
 
@@ -46,7 +47,7 @@ def test_end_to_end_on_fixture_tasks(tmp_path):
     runs = [run_task(SEED_AGENT.parent, FIXTURES / task) for task in
             ("last_order", "average_rating", "opening_hours")]
     for run in runs:
-        assert run.exit_code == 0, run.output
+        assert run.exit_code == 0, run.log
         assert run.tools_offered == ["bash", "write_file"]
         assert run.tokens > 0 and run.llm_calls >= 2 and run.lines_changed >= 2
     assert any(run.passed for run in runs)
@@ -60,7 +61,7 @@ def _run_with(env_gateway: str, cwd) -> subprocess.CompletedProcess:
 
 
 def test_stops_cleanly_on_an_error_body(tmp_path):
-    with DirectGateway(max_calls=0) as gateway:
+    with offline_gateway().serve(Meter(budget=Budget(calls=0))) as gateway:
         done = _run_with(gateway.path, tmp_path)
     assert done.returncode == 0 and "budget_exceeded" in done.stdout
 
@@ -73,7 +74,7 @@ def test_stops_cleanly_without_a_gateway(tmp_path):
 def test_stops_at_max_steps(tmp_path):
     (tmp_path / "agent.py").write_text(SOURCE.replace("MAX_STEPS = 8", "MAX_STEPS = 1"))
     run = run_task(tmp_path, FIXTURES / "last_order")
-    assert run.llm_calls == 1 and "MAX_STEPS=1" in run.output
+    assert run.llm_calls == 1 and "MAX_STEPS=1" in run.log
 
 
 def test_landscape_variants_apply():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qdagents.cli import compose
+from qdagents import compose
 from qdagents.components import build_evaluator, build_gateway, seed_agent_dir
 from qdagents.sandbox import _docker
 from qdagents.store import RunDatabase
