@@ -49,7 +49,7 @@ def resolve(cfg) -> dict:
 
 
 #: Override keys that change how a run is executed, not what is compared between conditions.
-NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
+NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox", "executor"}
 
 
 def condition_overrides(overrides: Sequence[str]) -> list[str]:
@@ -59,7 +59,7 @@ def condition_overrides(overrides: Sequence[str]) -> list[str]:
         return override.split("=")[0].lstrip("+~")
 
     return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
-                  and not key(o).startswith(("hydra.", "sandbox.")))
+                  and not key(o).startswith(("hydra.", "sandbox.", "executor.")))
 
 
 def _get(cfg: dict, dotted: str):
@@ -107,6 +107,34 @@ def _stages(cfg, key, stages) -> None:
                               f"file of ids or null, got {tasks!r}")
 
 
+def _executor(cfg: dict) -> None:
+    """``executor``: local, or dask with its cluster's address, sizes and relay."""
+    if cfg.get("executor") is None:   # a run recorded before there were executors
+        return
+    _choice(cfg, "executor.kind", ["local", "dask"])
+    if cfg["executor"]["kind"] != "dask":
+        return
+    address = _get(cfg, "executor.address")
+    if address is not None and (not isinstance(address, str) or "://" not in address):
+        raise ConfigError(f"executor.address: expected a scheduler address like "
+                          f"tcp://HOST:8786, or null for a LocalCluster, got {address!r}")
+    for key in ("local_workers", "threads_per_worker", "min_workers"):
+        _number(cfg, f"executor.{key}", integer=True, minimum=1)
+    _number(cfg, "executor.connect_timeout", minimum=1)
+    _number(cfg, "executor.relay_port", integer=True, minimum=0)
+    if _get(cfg, "executor.relay_port") > 65535:
+        raise ConfigError(f"executor.relay_port: expected a port <= 65535, got "
+                          f"{_get(cfg, 'executor.relay_port')}")
+    host = _get(cfg, "executor.relay_host")
+    if host is not None and not isinstance(host, str):
+        raise ConfigError(f"executor.relay_host: expected an address or null, got {host!r}")
+    tls = _get(cfg, "executor.tls")
+    if tls is not None and (not isinstance(tls, dict) or
+                            not all(isinstance(tls.get(k), str) for k in ("ca_file", "cert", "key"))):
+        raise ConfigError(f"executor.tls: expected {{ca_file, cert, key}} (paths) or null, "
+                          f"got {tls!r}")
+
+
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
     from qdagents import plugins
@@ -132,6 +160,7 @@ def validate(cfg: dict) -> dict:
     _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
     _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
+    _executor(cfg)
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
     nf = cfg.get("novelty_filter")

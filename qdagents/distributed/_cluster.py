@@ -55,6 +55,8 @@ class DaskCluster:
                  timeout: float = 60.0) -> None:
         from distributed import Client, LocalCluster
 
+        # the scheduler and nannies of a LocalCluster log every worker's start and end at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         self.address = address
         self.security = _security(tls)
         self.cluster = None

@@ -26,7 +26,9 @@ Faults: a worker process killed mid-task may leave calls it made under an *attem
 controller keeps a meter per attempt and takes the one whose result came back (the lost
 attempt's calls stay recorded and charged to the run). A connection that drops mid-call is an
 error body for the agent (type ``relay_error``), and one ``llm_calls`` row records it, whichever
-side saw the drop; closing the relay socket aborts calls in flight, so nothing waits for ever.
+side saw the drop, as a ``provider``-class fault: the task's result is then an infrastructure
+failure (the evaluation is not scored and is retried later), never the agent's. Closing the relay
+socket aborts calls in flight, so nothing waits for ever.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ import socketserver
 import ssl
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
-from qdagents.llm import GatewaySocket, Meter, error_body
+from qdagents.llm import PROVIDER, GatewaySocket, Meter, error_body
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,18 @@ MAX_ANSWER_FRAME = 64 * 1024 * 1024
 HANDSHAKE_SECONDS = 30.0
 #: Seconds a relay waits to connect to the endpoint.
 CONNECT_SECONDS = 10.0
+#: Seconds a finished task's session waits for the gateway calls still in flight (as long as a
+#: task's unix socket waits when it closes), so its meter is complete.
+FINISH_WAIT = 10.0
 RELAY_ERROR = "relay_error"
+
+
+def relay_error(message: str) -> dict:
+    """The error body an agent gets when the relay fails: not the agent's doing (class
+    ``provider``, :mod:`qdagents.llm._faults`), so the task says nothing of the agent."""
+    body = error_body(RELAY_ERROR, message)
+    body["error"]["fault"] = PROVIDER
+    return body
 
 
 class RelayError(ConnectionError):
@@ -183,9 +197,9 @@ class GatewayRelay:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             with self._lock:
                 self.lost.append({"seq": seq, "request": request, "error": reason})
-            meter.add_error()
-            return error_body(RELAY_ERROR, "the connection to the controller's gateway was lost "
-                                           f"mid-call ({reason}); the call may be retried")
+            meter.add_error()   # the controller's meter records it, as a provider-class fault
+            return relay_error(f"the connection to the controller's gateway was lost mid-call "
+                               f"({reason}); the call may be retried")
 
     def _call(self, seq: int, request: dict) -> dict:
         payload = {"attempt": self.attempt, "seq": seq, "request": request}
@@ -289,13 +303,39 @@ class RelaySession:
         self.answered: dict[str, set[int]] = {}   # attempt -> calls the endpoint answered
         self.reported: set[tuple[str, int]] = set()   # (attempt, seq) recorded as relay errors
         self.closed = False
+        self.in_flight = 0
         self.lock = threading.Lock()
+        self._idle = threading.Condition(self.lock)
 
     def meter(self, attempt: str) -> Meter:
         with self.lock:
             if attempt not in self.meters:
                 self.meters[attempt] = self.new_meter()
             return self.meters[attempt]
+
+    def begin_call(self) -> bool:
+        """Admits a call, unless the session is closed."""
+        with self.lock:
+            if self.closed:
+                return False
+            self.in_flight += 1
+            return True
+
+    def end_call(self, attempt: str, seq: int) -> None:
+        with self.lock:
+            self.answered.setdefault(attempt, set()).add(seq)
+            self.in_flight -= 1
+            self._idle.notify_all()
+
+    def close(self, wait: float = 0.0) -> None:
+        """Admits no more calls; waits up to ``wait`` seconds for the gateway to finish those
+        in flight (an agent killed mid-call: its call is still metered), as a task's unix
+        socket does when it closes."""
+        deadline = time.monotonic() + wait
+        with self.lock:
+            self.closed = True
+            while self.in_flight and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
 
 
 class RelayEndpoint:
@@ -348,8 +388,7 @@ class RelayEndpoint:
         back) and records the calls its relay lost that no row records yet."""
         with self._lock:
             self.sessions.pop(session.id, None)
-        with session.lock:
-            session.closed = True
+        session.close(wait=FINISH_WAIT)
         meter = session.meter(attempt)
         for call in lost:
             seq = int(call["seq"])
@@ -365,8 +404,7 @@ class RelayEndpoint:
         """Closes a session whose task will never report (cancelled, or its worker failed)."""
         with self._lock:
             self.sessions.pop(session.id, None)
-        with session.lock:
-            session.closed = True
+        session.close()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -410,22 +448,23 @@ class RelayEndpoint:
             if call.get("ping") is True:
                 alive = session is not None and not session.closed
                 return answer({"pong": True} if alive else
-                              error_body(RELAY_ERROR, "this task's session is closed"))
+                              relay_error("this task's session is closed"))
             attempt, seq, request = str(call["attempt"])[:64], int(call["seq"]), call["request"]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return answer(error_body("invalid_request_error", f"not a relay call: {exc}"))
-        if session is None or session.closed:
-            return answer(error_body(RELAY_ERROR, "this task's session is closed (its result "
-                                                  "was already taken); the call was not made"))
+        if session is None or not session.begin_call():
+            return answer(relay_error("this task's session is closed (its result was already "
+                                      "taken); the call was not made"))
         meter = session.meter(attempt)
         try:
             body = self.gateway.complete(request, meter=meter, purpose="agent",
                                          agent_id=session.agent_id, task_id=session.task_id)
         except Exception as exc:  # a gateway bug must not take the connection down silently
-            meter.add_error()
-            body = error_body("gateway_error", f"gateway failure: {type(exc).__name__}: {exc}")
-        with session.lock:
-            session.answered.setdefault(attempt, set()).add(seq)
+            message = f"gateway failure: {type(exc).__name__}: {exc}"
+            meter.add_error(fault=PROVIDER, message=message)   # not the agent's doing
+            body = error_body("gateway_error", message)
+        finally:
+            session.end_call(attempt, seq)
         try:
             answer(body)
         except OSError as exc:   # the worker (or the network) went away: the answer is lost
@@ -440,8 +479,9 @@ class RelayEndpoint:
         """One ``llm_calls`` row for a call whose answer never reached its agent."""
         where = ("the gateway answered but the answer never reached the agent"
                  if answered else "the call never reached the gateway")
-        body = error_body(RELAY_ERROR, f"relay connection lost mid-call ({where}): {error}")
-        self.gateway.record_error(request, body, meter=meter, purpose="agent", agent_id=session.agent_id,
+        self.gateway.record_error(request, fault=PROVIDER, kind=RELAY_ERROR,
+                                  message=f"relay connection lost mid-call ({where}): {error}",
+                                  meter=meter, purpose="agent", agent_id=session.agent_id,
                                   task_id=session.task_id)
 
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import replace
 from typing import Callable
 
+from qdagents.distributed._cluster import DaskCluster
 from qdagents.distributed._relay import RelayEndpoint
 from qdagents.distributed._work import (TaskWork, WorkerCheck, WorkerUnusable, WorkshopWork,
-                                        ensure_checked, run_task, run_workshop)
+                                        ensure_checked, run_task, run_workshop,
+                                        unavailable_here, without_solution)
+from qdagents.evaluation import metered
 from qdagents.llm import Meter
 from qdagents.sandbox import Limits
 
-__all__ = ["DaskTaskRunner", "DaskWorkshop", "metered"]
+__all__ = ["DaskTaskRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +34,6 @@ def allowed_failures() -> int:
     import dask
 
     return int(dask.config.get("distributed.scheduler.allowed-failures"))
-
-
-def metered(result, meter: Meter):
-    """``result`` with its LLM measurements taken from the controller's ``meter``."""
-    return replace(result, tokens=meter.tokens, llm_calls=meter.calls,
-                   cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
-                   lines_emitted=meter.lines_emitted)
 
 
 class DaskTaskRunner:
@@ -56,6 +51,51 @@ class DaskTaskRunner:
         self.client, self.endpoint = client, endpoint
         self.sandbox = dict(sandbox)
         self.agent_limits, self.test_limits = agent_limits, test_limits
+        self.cluster: DaskCluster | None = None   # owned (closed with the runner) when started
+
+    @classmethod
+    def start(cls, *, gateway, sandbox: dict, agent_limits: Limits, test_limits: Limits,
+              address: str | None = None, local_workers: int = 4, threads_per_worker: int = 1,
+              min_workers: int = 1, connect_timeout: float = 60.0, relay_host: str | None = None,
+              relay_port: int = 0, tls=None) -> DaskTaskRunner:
+        """Connects to the cluster at ``address`` (or starts a LocalCluster of ``local_workers``
+        processes), opens the relay endpoint for ``gateway`` and checks every worker; the
+        arguments are the ``executor`` config group's (``conf/executor/dask.yaml``).
+
+        Raises:
+            WorkerUnusable: a worker failed its preflight (the run must not start).
+            RuntimeError: no cluster, or too few workers, within ``connect_timeout``.
+        """
+        cluster = DaskCluster(address=address, workers=local_workers,
+                              threads_per_worker=threads_per_worker, tls=tls,
+                              min_workers=min_workers, timeout=connect_timeout)
+        try:
+            endpoint = RelayEndpoint(gateway, host=relay_host or cluster.relay_host(),
+                                     port=relay_port, tls_context=cluster.relay_tls_context())
+        except BaseException:
+            cluster.close()
+            raise
+        runner = cls(client=cluster.client, endpoint=endpoint, sandbox=sandbox,
+                     agent_limits=agent_limits, test_limits=test_limits)
+        runner.cluster = cluster
+        try:
+            runner.preflight()
+        except BaseException:
+            runner.close()
+            raise
+        return runner
+
+    def close(self) -> None:
+        """Closes the relay endpoint and, when this runner started it, the cluster."""
+        try:
+            self.endpoint.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def __repr__(self) -> str:
+        where = self.cluster if self.cluster is not None else self.client
+        return f"DaskTaskRunner({where}, relay {self.endpoint.host}:{self.endpoint.port})"
 
     def preflight(self, *, timeout: float = PREFLIGHT_SECONDS) -> list[WorkerCheck]:
         """Checks every worker now in the cluster (see :func:`check_worker`).
@@ -91,6 +131,21 @@ class DaskTaskRunner:
                 [f"and {len(problems)} more unusable worker(s): {' | '.join(problems)}"]
                 if problems else []))
         return checks
+
+    def unavailable(self, tasks: list) -> dict[str, str]:
+        """Task id -> why it cannot run on some worker now (its image is missing there): any
+        worker may be given any task, so a task one worker cannot run is left out of the suite
+        (:attr:`qdagents.evaluation.Evaluator.unavailable`), rather than scored 0 there."""
+        stripped = [without_solution(task) for task in tasks]
+        futures = {address: self.client.submit(
+            unavailable_here, self.sandbox, stripped, key=f"qdagents-available-{uuid.uuid4().hex}",
+            workers=[address], allow_other_workers=False, pure=False)
+            for address in self.client.scheduler_info(n_workers=-1)["workers"]}
+        found: dict[str, str] = {}
+        for address, future in futures.items():
+            for task_id, why in future.result(timeout=PREFLIGHT_SECONDS).items():
+                found.setdefault(task_id, f"on worker {address}: {why}")
+        return found
 
     def run_tasks(self, agent_id: str, agent_files: dict[str, str], tasks: list, *,
                   new_meter: Callable[[], Meter] = Meter) -> list:
@@ -169,27 +224,3 @@ class DaskTaskRunner:
             if not future.done():
                 future.cancel()
             self.endpoint.discard(session)
-
-
-class DaskWorkshop:
-    """:class:`qdagents.components.AgentWorkshop` on a Dask worker: DGM-style self-modification
-    without a sandbox on the controller.
-
-    Args:
-        runner: The run's :class:`DaskTaskRunner`.
-        step: The proposal's step.
-        seed_agent: The seed agent's folder (the editor of ``meta_agent=seed``); default the
-            built-in one.
-    """
-
-    def __init__(self, runner: DaskTaskRunner, *, step: int, seed_agent: str | None = None):
-        from qdagents.agents import read_folder
-        from qdagents.components import seed_agent_dir
-
-        self.runner, self.step = runner, step
-        self.seed_files = read_folder(seed_agent or seed_agent_dir())
-
-    def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
-            label: str) -> dict[str, str]:
-        return self.runner.run_workshop(step=self.step, label=label, agent_files=agent_files,
-                                        workspace=workspace, problem=problem)

@@ -17,6 +17,7 @@ later is held to the same rule, and :class:`WorkerUnusable` stops the run with t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -25,19 +26,21 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import qdagents
 from qdagents.distributed._relay import GatewayRelay, RelayTicket
+from qdagents.evaluation import EvaluationUnavailable
 from qdagents.sandbox import Limits
-from qdagents.tasks import Task, write_files
+from qdagents.tasks import TaskSuite, write_files
 
 __all__ = ["TaskOutcome", "TaskWork", "WorkerCheck", "WorkerUnusable", "WorkshopWork",
-           "check_worker", "ensure_checked", "run_task", "run_workshop"]
+           "check_worker", "ensure_checked", "run_task", "run_workshop", "unavailable_here",
+           "without_solution"]
 
 
-class WorkerUnusable(RuntimeError):
+class WorkerUnusable(EvaluationUnavailable):
     """A worker cannot run tasks (no sandbox, no relay, another qdagents): the run must stop."""
 
     def __init__(self, worker: str, problems: list[str]) -> None:
@@ -55,7 +58,8 @@ class TaskWork:
     Attributes:
         agent_id: The agent's id (its code's tree hash).
         agent_files: The agent's folder, relative path -> text.
-        task: The task; its reference solution is removed before it travels (:meth:`of`).
+        task: The task (a :class:`~qdagents.tasks.Task`, a :class:`~qdagents.tasks.RepositoryTask`
+            or a plug-in's); its solution is removed before it travels (:meth:`of`).
         sandbox: The sandbox config: ``{"backend": name, **options}``.
         agent_limits, test_limits: Limits of the agent run and of the hidden-test run.
         ticket: How to reach the controller's gateway for this task.
@@ -64,7 +68,7 @@ class TaskWork:
 
     agent_id: str
     agent_files: dict[str, str]
-    task: Task
+    task: object
     sandbox: dict
     agent_limits: Limits
     test_limits: Limits
@@ -72,10 +76,24 @@ class TaskWork:
     version: str = qdagents.__version__
 
     @classmethod
-    def of(cls, *, task: Task, **values) -> TaskWork:
-        """The work for ``task``, without the task's reference solution (a worker never needs
-        it, so it never leaves the controller)."""
-        return cls(task=replace(task, reference={}), **values)
+    def of(cls, *, task, **values) -> TaskWork:
+        """The work for ``task``, without its solution (a worker never needs it, so it never
+        leaves the controller)."""
+        return cls(task=without_solution(task), **values)
+
+
+#: The fields that hold a task's solution, by kind: a Task's reference files, a RepositoryTask's
+#: gold patch. Only the self-check reads them, and it runs on the controller.
+SOLUTION_FIELDS = ("reference", "patch")
+
+
+def without_solution(task):
+    """``task`` with its solution fields emptied (a task that is not a dataclass as it is)."""
+    if not dataclasses.is_dataclass(task):
+        return task
+    names = {f.name for f in dataclasses.fields(task)}
+    return dataclasses.replace(task, **{name: type(getattr(task, name))()
+                                        for name in SOLUTION_FIELDS if name in names})
 
 
 @dataclass(frozen=True)
@@ -159,15 +177,19 @@ _lock = threading.Lock()
 
 
 def worker_sandbox(config: dict):
-    """This worker process's sandbox for ``config`` (built once: docker connects to its engine)."""
-    from qdagents.sandbox import make_sandbox
+    """This worker process's sandbox for ``config`` (built once: docker connects to its engine),
+    built as the controller would (:func:`qdagents.plugins.sandbox`)."""
+    from qdagents import plugins
 
     key = json.dumps(config, sort_keys=True)
     with _lock:
         if key not in _sandboxes:
-            options = dict(config)
-            _sandboxes[key] = make_sandbox(options.pop("backend"), **options)
+            _sandboxes[key] = plugins.sandbox(dict(config))
         return _sandboxes[key]
+
+
+def backend_name(config: dict) -> str:
+    return str(config.get("backend") or config.get("_target_") or "?")
 
 
 def run_task(work: TaskWork) -> TaskOutcome:
@@ -214,11 +236,18 @@ def _relayed(work, *, test_limits: Limits):
     outcome = TaskOutcome(attempt=uuid.uuid4().hex, result=None, worker=worker, started=started)
     relay = GatewayRelay(work.ticket, attempt=outcome.attempt, tls_context=worker_tls_context(),
                          timeout=work.agent_limits.seconds + 60)
-    evaluator = Evaluator(suite=None, sandbox=worker_sandbox(work.sandbox), gateway=relay,
-                          descriptor_names=[], agent_limits=work.agent_limits,
+    evaluator = Evaluator(suite=TaskSuite(name="worker", tasks=[]),
+                          sandbox=worker_sandbox(work.sandbox), gateway=relay,
+                          descriptors=[], agent_limits=work.agent_limits,
                           test_limits=test_limits)
     yield evaluator, outcome
     outcome.lost_calls, outcome.finished = relay.lost, time.time()
+
+
+def unavailable_here(sandbox: dict, tasks: list) -> dict[str, str]:
+    """Which of ``tasks`` cannot run in this worker's sandbox, and why (an image missing here)."""
+    built = worker_sandbox(sandbox)
+    return {task.id: why for task in tasks if (why := task.unavailable(built))}
 
 
 def ensure_checked(*, sandbox: dict, ticket: RelayTicket,
@@ -251,12 +280,12 @@ def check_worker(*, sandbox: dict, ticket: RelayTicket | None = None,
                         "(install the same version on every machine)")
     status, built = _backend_status(sandbox), None
     if status is not None and not status.available:
-        problems.append(f"sandbox {sandbox['backend']}: {status.detail}")
+        problems.append(f"sandbox {backend_name(sandbox)}: {status.detail}")
     else:
         try:
             built = worker_sandbox(sandbox)
         except Exception as exc:   # the backend's own message says what to install
-            problems.append(f"sandbox {sandbox['backend']}: {exc}")
+            problems.append(f"sandbox {backend_name(sandbox)}: {exc}")
     if built is not None:
         problems += _judge_probe(built) + _agent_probe(built)
     if ticket is not None:
@@ -270,7 +299,7 @@ def _backend_status(sandbox: dict):
     which building the sandbox itself checks)."""
     from qdagents.sandbox._select import bwrap_status, docker_status
 
-    backend = sandbox["backend"]
+    backend = sandbox.get("backend")
     if backend == "bwrap":
         return bwrap_status()
     if backend == "docker":
@@ -279,8 +308,7 @@ def _backend_status(sandbox: dict):
 
 
 def _judge_probe(sandbox) -> list[str]:
-    from qdagents.tasks import load_suite
-    from qdagents.tasks._check import check_task
+    from qdagents.tasks import check_task, load_suite
 
     task = load_suite("builtin").tasks[0]   # any task whose verdicts are known will do
     found = check_task(task, sandbox=sandbox, limits=Limits(seconds=60))

@@ -14,10 +14,10 @@ import pytest
 from relay_support import llm_rows
 
 from qdagents.agents import read_folder
-from qdagents.cli import compose
+from qdagents import compose
 from qdagents.components import build_evaluator, build_gateway, seed_agent_dir
 from qdagents.distributed import (DaskCluster, DaskTaskRunner, RelayEndpoint, RelayTicket,
-                                  WorkerUnusable, check_worker)
+                                  WorkerUnusable, check_worker, without_solution)
 from qdagents.store import RunDatabase
 
 pytestmark = pytest.mark.bwrap
@@ -80,6 +80,28 @@ def test_tasks_on_workers_measure_what_a_local_evaluation_measures(cfg, cluster,
     rows = llm_rows(db, "seed")           # recorded by the controller, per task
     assert {r["task_id"] for r in rows} == set(evaluator.suite.ids)
     assert len(rows) == sum(r.llm_calls for r in results)
+
+
+@pytest.mark.parametrize("stages", [None, [{"tasks": 2, "threshold": 1.0}, {"tasks": None}]])
+def test_an_evaluation_on_the_cluster_is_the_one_at_home(cluster, tmp_path, stages):
+    """The evaluator with a Dask task runner gives the evaluation a local one gives, staged
+    evaluation included (the second stage is never submitted when the first falls short)."""
+    overrides = ["tasks.limit=4", "sandbox=bwrap"]
+    if stages:
+        overrides.append("evaluation.stages=[{tasks:2,threshold:1.0},{tasks:null}]")
+    cfg = compose(overrides)
+    home = build_evaluator(cfg, gateway=build_gateway(cfg, db=RunDatabase(tmp_path / "h.sqlite")))
+    expected = home.evaluate("seed", seed_agent_dir())
+    gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "d.sqlite"))
+    with RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, home)
+        evaluator = build_evaluator(cfg, gateway=gateway, task_runner=runner)
+        assert evaluator.sandbox is None                 # the controller needs none
+        got = evaluator.evaluate("seed", seed_agent_dir())
+    assert (got.fitness, got.descriptors, got.stage, got.failure) == (
+        expected.fitness, expected.descriptors, expected.stage, expected.failure)
+    assert [measure(t) for t in got.tasks] == [measure(t) for t in expected.tasks]
+    assert len(got.tasks) == (2 if stages else 4) and expected.fitness < 1.0
 
 
 def test_provider_keys_do_not_reach_the_workers(cluster):
@@ -195,10 +217,9 @@ def test_with_tls_the_cluster_and_the_relay_are_encrypted_and_need_a_certificate
 
 
 def test_self_modification_runs_on_a_worker_as_at_home(cfg, cluster, tmp_path):
-    """DGM self-modification through DaskWorkshop leaves the same code as AgentWorkshop, with
-    its calls recorded at home under the parent's id and task self-modify-<step>."""
+    """DGM self-modification on a worker leaves the same code as at home, with its calls
+    recorded at home under the parent's id and task self-modify-<step>."""
     from qdagents.components import AgentWorkshop
-    from qdagents.distributed import DaskWorkshop
 
     files = read_folder(seed_agent_dir())
     problem = ("The files in the working directory are the code of a coding agent (its entry "
@@ -211,8 +232,8 @@ def test_self_modification_runs_on_a_worker_as_at_home(cfg, cluster, tmp_path):
     gateway = build_gateway(cfg, db=db)
     evaluator = build_evaluator(cfg, gateway=gateway)
     with RelayEndpoint(gateway) as endpoint:
-        workshop = DaskWorkshop(runner_for(cfg, cluster, endpoint, evaluator), step=7)
-        assert workshop.seed_files == files
+        runner = runner_for(cfg, cluster, endpoint, evaluator)
+        workshop = AgentWorkshop(build_evaluator(cfg, gateway=gateway, task_runner=runner), step=7)
         after = workshop.run(files, dict(files), problem, label="parent-1")
     assert after == expected and after != files
     rows = llm_rows(db, "parent-1")
@@ -245,3 +266,23 @@ def test_a_task_whose_workers_keep_dying_is_given_up_with_a_reason(cfg, tmp_path
         assert endpoint.sessions == {}
     [result] = out[0]
     assert not result.passed and "its worker died 1 time(s)" in result.reason
+
+
+def test_a_task_that_cannot_run_on_the_workers_is_unavailable_not_scored(cfg, cluster, tmp_path):
+    """Availability is the workers' to say (the controller has no sandbox): a repository task
+    needs docker, so on bwrap workers it is left out of the suite with the worker's reason."""
+    from qdagents.tasks import RepositoryTask
+
+    repository = RepositoryTask(id="org__repo-1", problem="fix it", repo="org/repo",
+                                base_commit="abc", test_patch="", fail_to_pass=("t",),
+                                pass_to_pass=(), image="sweb.eval.x86_64.org__repo-1:latest",
+                                test_command="pytest", patch="the gold patch")
+    gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "run.sqlite"))
+    home = build_evaluator(cfg, gateway=gateway)
+    with RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, home)
+        found = runner.unavailable([*home.suite.tasks, repository])
+    assert list(found) == [repository.id]
+    assert found[repository.id].startswith("on worker tcp://127.0.0.1:")
+    assert without_solution(repository).patch == "" and repository.patch   # never sent
+    assert "runs in its own docker image" in found[repository.id]

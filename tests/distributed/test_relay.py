@@ -214,3 +214,22 @@ def test_the_run_secret_never_travels(endpoint):
     data = pickle.dumps(work)
     assert endpoint.secret not in data and session.key in data
     assert work.task.reference == {}           # the solution stays home too
+
+
+def test_a_call_in_flight_when_the_task_ends_is_still_metered(endpoint, db, model_latency):
+    """The agent is killed mid-call (its socket closes, the relay aborts): the gateway's call
+    still finishes at home, and the task's meter waits for it, as a local socket's close does."""
+    model_latency(1.5)
+    session, relay = session_and_relay(endpoint)
+    caller = threading.Thread(target=relay.complete, args=(chat(),), kwargs={"meter": Meter()})
+    caller.start()
+    deadline = time.monotonic() + 10
+    while not session.in_flight:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    relay.abort()
+    caller.join(2)
+    assert not caller.is_alive() and len(relay.lost) == 1
+    meter = endpoint.finish(session, attempt="a1", lost=relay.lost)
+    assert meter.calls == 1 and meter.tokens > 0
+    assert [r["error"] is None for r in llm_rows(db, "agent-1")].count(True) == 1
