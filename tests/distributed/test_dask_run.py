@@ -99,3 +99,42 @@ def test_a_run_does_not_start_on_an_unusable_worker(tmp_path):
     assert message.startswith("qdagents: error: cannot start the run: worker tcp://127.0.0.1:")
     assert "cannot judge task" in message
     assert evaluated(tmp_path / "run") == []
+
+
+@pytest.mark.docker
+def test_a_worker_that_joins_unusable_stops_the_run_which_resumes(tmp_path):
+    """A worker started by hand (``dask worker``) whose docker engine does not answer joins
+    mid-run: its first task stops the run with its name, no agent is scored for it, and the
+    run resumes without it."""
+    from sandbox_support import require_backend
+
+    from qdagents import Run, compose
+    from qdagents.evaluation import EvaluationUnavailable
+
+    require_backend("docker")
+    cfg = compose(["executor=dask", "executor.local_workers=1", "sandbox=docker", "tasks.limit=3",
+                   "workers=2", "budget.evaluations=5", "progress=quiet"])
+    run_dir = tmp_path / "run"
+    run = Run.from_config(cfg, run_dir)
+    client = run.task_runner.client
+    broken = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dask")), "worker",
+         run.task_runner.cluster.scheduler_address, "--nworkers", "1", "--nthreads", "1",
+         "--no-dashboard"], env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client.wait_for_workers(n_workers=2, timeout=60)
+        with pytest.raises(EvaluationUnavailable) as error:
+            run.execute()
+    finally:
+        broken.kill()
+        broken.wait()
+    assert "cannot run tasks: sandbox docker: no docker engine answers" in str(error.value)
+    assert error.value.worker not in ("", None) and error.value.worker.startswith("tcp://")
+    failed = rows(run_dir, "SELECT COUNT(*) FROM evaluations WHERE failure IS NOT NULL")[0][0]
+    assert failed == 0 and len(evaluated(run_dir)) < 5          # nobody was scored for it
+    assert rows(run_dir, "SELECT value FROM meta WHERE key = 'status'")[0][0] == '"interrupted"'
+
+    resumed = Run.resume(run_dir)
+    resumed.execute()
+    assert len(evaluated(run_dir)) == 5
