@@ -39,7 +39,8 @@ MAX_INTERNAL_ERRORS = 5
 
 
 class Executor(Protocol):
-    """Where the slow work runs: ``workers`` calls at a time (threads here; a cluster later).
+    """Where the slow work runs: ``workers`` calls at a time (threads; with ``executor=dask``
+    each evaluation's tasks go on to the cluster through the evaluator's task runner).
 
     ``submit`` returns a future (``result()``, ``cancel()``); ``wait`` blocks until at least
     one of ``futures`` is done and returns the done ones.

@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 PREFLIGHT_SECONDS = 300.0
 
 
-def allowed_failures() -> int:
-    import dask
-
-    return int(dask.config.get("distributed.scheduler.allowed-failures"))
+def given_up(exc) -> str:
+    """What a ``KilledWorker`` says, in a line: how often workers died running the task."""
+    allowed = int(exc.allowed_failures)
+    last = getattr(exc.last_worker, "address", exc.last_worker)
+    return (f"its worker died {allowed + 1} time(s) running it, more than "
+            f"distributed.scheduler.allowed-failures ({allowed}) allows; the last was {last}")
 
 
 class DaskTaskRunner:
@@ -185,8 +187,7 @@ class DaskTaskRunner:
                     log.warning("task %s of agent %s: %s", task.id, agent_id, exc)
                     results.append(TaskResult(
                         task_id=task.id, passed=False,
-                        reason=f"the task was given up: its worker died {allowed_failures() + 1} "
-                               "time(s), more than distributed.scheduler.allowed-failures allows"))
+                        reason=f"the task was given up: {given_up(exc)}"))
                     continue
                 meter = self.endpoint.finish(session, attempt=outcome.attempt,
                                              lost=outcome.lost_calls)

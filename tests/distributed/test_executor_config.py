@@ -43,3 +43,15 @@ def test_a_run_recorded_before_executors_existed_still_validates():
     cfg = compose([])
     del cfg["executor"]
     assert validate(cfg) is cfg
+
+
+def test_a_local_run_resumes_on_dask_with_the_defaults():
+    """``qdagents resume RUN executor.kind=dask`` merges one key: the others take defaults."""
+    from qdagents.config import validate
+
+    cfg = compose([])
+    cfg["executor"] = {"kind": "dask"}
+    assert validate(cfg) is cfg
+    cfg["executor"]["workerz"] = 3
+    with pytest.raises(ConfigError, match="executor.workerz: not a key of executor=dask"):
+        validate(cfg)
