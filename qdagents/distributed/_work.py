@@ -335,8 +335,12 @@ def _agent_probe(sandbox) -> list[str]:
 def _relay_probe(ticket: RelayTicket) -> list[str]:
     from qdagents.distributed._relay import ping
 
+    context = worker_tls_context()
+    if ticket.tls and context is None:
+        return ["the controller's relay speaks TLS but this worker has no TLS certificates "
+                "(start it with the cluster's --tls-ca-file, --tls-cert and --tls-key)"]
     try:
-        ping(ticket, tls_context=worker_tls_context())
+        ping(ticket, tls_context=context)
     except (OSError, ValueError) as exc:
         return [f"cannot reach the controller's relay at {ticket.host}:{ticket.port} "
                 f"({type(exc).__name__}: {exc}); open that port to the workers, or set "

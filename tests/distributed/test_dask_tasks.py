@@ -138,6 +138,11 @@ def test_preflight_says_what_is_missing(cluster):
     assert "0.0.0-elsewhere on the controller" in text
     assert "sandbox docker:" in text
     assert "cannot reach the controller's relay at 127.0.0.1:1" in text
+    tls = check_worker(sandbox={"backend": "bwrap"}, ticket=RelayTicket(
+        host="127.0.0.1", port=1, session="s", key=bytes(32), model="m", tls=True))
+    assert tls.problems == ["the controller's relay speaks TLS but this worker has no TLS "
+                            "certificates (start it with the cluster's --tls-ca-file, "
+                            "--tls-cert and --tls-key)"]
 
 
 def test_a_worker_killed_mid_task_loses_only_that_attempt(cfg, tmp_path, model_latency):

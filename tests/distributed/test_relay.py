@@ -170,6 +170,8 @@ def test_a_drop_mid_call_is_an_agent_visible_error_recorded_once(endpoint, db, m
     assert len(errors) == 1 and errors[0].startswith("relay_error")
     assert "never reached the agent" in errors[0]
     assert meter.calls == 1
+    # not the agent's doing: the task is an infrastructure failure, its evaluation not scored
+    assert meter.infrastructure_fault()[0] == "provider"
 
 
 def test_an_unreachable_controller_is_an_error_recorded_at_home(gateway, db):
@@ -181,6 +183,7 @@ def test_an_unreachable_controller_is_an_error_recorded_at_home(gateway, db):
     endpoint.finish(session, attempt="a1", lost=relay.lost)
     errors = [r["error"] for r in llm_rows(db, "agent-1")]
     assert len(errors) == 1 and "never reached the gateway" in errors[0]
+    assert body["error"]["fault"] == "provider"
 
 
 def test_closing_the_agent_socket_aborts_a_call_that_hangs(endpoint):
