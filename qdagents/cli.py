@@ -44,7 +44,7 @@ def _hydra_run(argv: list[str]) -> None:
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         condition = condition_overrides(list(hc.overrides.task))
-        _open(lambda: Run.from_config(cfg, run_dir, condition=condition)).execute()
+        _execute(_open(lambda: Run.from_config(cfg, run_dir, condition=condition)))
         _finish(run_dir)
 
     sys.argv = ["qdagents run", *argv]
@@ -66,6 +66,16 @@ def _open(build, *, doing: str = "start the run"):
         _fail(f"invalid config: {exc}")
     except STARTUP_ERRORS as exc:
         _fail(f"cannot {doing}: {exc}")
+
+
+def _execute(run) -> None:
+    """Runs it; a cluster worker that became unusable is a one-line error (exit code 2)."""
+    from qdagents.evaluation import EvaluationUnavailable
+
+    try:
+        run.execute()
+    except EvaluationUnavailable as exc:
+        _fail(f"{exc}; the run stopped, continue it with: qdagents resume {run.run_dir}")
 
 
 def _finish(run_dir: Path) -> None:
@@ -93,14 +103,14 @@ def _summary(args) -> None:
 def _resume(args) -> None:
     from qdagents.run import Run
 
-    _open(lambda: Run.resume(args.run_dir, args.overrides)).execute()
+    _execute(_open(lambda: Run.resume(args.run_dir, args.overrides)))
     _finish(Path(args.run_dir))
 
 
 def _replay(args) -> None:
     from qdagents.run import Run
 
-    _open(lambda: Run.replay(args.run_dir, args.out)).execute()
+    _execute(_open(lambda: Run.replay(args.run_dir, args.out)))
     _finish(Path(args.out))
 
 

@@ -49,7 +49,8 @@ def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:
 
 
 class AgentWorkshop:
-    """Runs an agent on a copy of some code, sandboxed and metered like an evaluation.
+    """Runs an agent on a copy of some code, sandboxed and metered like an evaluation (on a
+    cluster worker when the evaluator has a task runner).
 
     Self-modifying emitters (DGM) use it to let an agent edit its own code. The LLM calls are
     recorded under the parent's id and task ``self-modify-<step>``.
@@ -62,6 +63,11 @@ class AgentWorkshop:
 
     def run(self, agent_files: dict[str, str], workspace: dict[str, str], problem: str, *,
             label: str) -> dict[str, str]:
+        runner = self.evaluator.task_runner
+        if runner is not None:   # on a cluster worker, like the evaluations
+            return runner.run_workshop(step=self.step, label=label, agent_files=agent_files,
+                                       workspace=workspace, problem=problem,
+                                       new_meter=self.evaluator.task_meter)
         with tempfile.TemporaryDirectory(prefix="qdagents-workshop-") as tmp:
             agent_dir = Path(tmp) / "agent"
             write_files(agent_files, agent_dir)
@@ -86,17 +92,42 @@ def build_sandbox(cfg: dict):
     return plugins.sandbox(dict(cfg["sandbox"]))
 
 
-def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None) -> Evaluator:
-    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors (the
-    config's axes, or ``descriptors`` when given)."""
+def evaluation_limits(cfg: dict) -> tuple[Limits, Limits]:
+    """The limits of one agent run and of one hidden-test run."""
     ev = cfg["evaluation"]
+    return (Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
+                   processes=ev["agent_processes"]),
+            Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
+                   processes=ev["agent_processes"]))
+
+
+def build_task_runner(cfg: dict, *, gateway):
+    """Where an evaluation's tasks run: None here (``executor=local``), or a
+    :class:`qdagents.distributed.DaskTaskRunner` whose cluster is started (or reached) and whose
+    workers have passed their preflight (``executor=dask``); close it after the run."""
+    executor = dict(cfg.get("executor") or {"kind": "local"})
+    if executor.pop("kind") == "local":
+        return None
+    from qdagents.distributed import DaskTaskRunner
+
+    agent_limits, test_limits = evaluation_limits(cfg)
+    return DaskTaskRunner.start(gateway=gateway, sandbox=dict(cfg["sandbox"]),
+                                agent_limits=agent_limits, test_limits=test_limits, **executor)
+
+
+def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None,
+                    task_runner=None) -> Evaluator:
+    """The evaluator a config describes: task suite, sandbox, limits, stages, descriptors (the
+    config's axes, or ``descriptors`` when given). With a ``task_runner`` the agents run on its
+    workers, which build their own sandbox: none is built here."""
+    ev = cfg["evaluation"]
+    agent_limits, test_limits = evaluation_limits(cfg)
     return Evaluator(
-        suite=plugins.task_suite(dict(cfg["tasks"])), sandbox=build_sandbox(cfg),
+        suite=plugins.task_suite(dict(cfg["tasks"])),
+        sandbox=build_sandbox(cfg) if task_runner is None else None,
         gateway=gateway, descriptors=descriptors or descriptor_specs(cfg),
-        agent_limits=Limits(seconds=ev["agent_seconds"], memory_mb=ev["agent_memory_mb"],
-                            processes=ev["agent_processes"]),
-        test_limits=Limits(seconds=ev["test_seconds"], memory_mb=ev["agent_memory_mb"],
-                           processes=ev["agent_processes"]),
+        agent_limits=agent_limits, test_limits=test_limits,
         stages=[Stage(**s) for s in ev.get("stages") or cfg["tasks"].get("stages") or []] or None,
         task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
-        evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")})
+        evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")},
+        task_runner=task_runner)

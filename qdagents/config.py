@@ -49,7 +49,7 @@ def resolve(cfg) -> dict:
 
 
 #: Override keys that change how a run is executed, not what is compared between conditions.
-NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox"}
+NOT_A_CONDITION = {"seed", "progress", "workers", "sandbox", "executor"}
 
 
 def condition_overrides(overrides: Sequence[str]) -> list[str]:
@@ -59,7 +59,7 @@ def condition_overrides(overrides: Sequence[str]) -> list[str]:
         return override.split("=")[0].lstrip("+~")
 
     return sorted(o for o in overrides if key(o) not in NOT_A_CONDITION
-                  and not key(o).startswith(("hydra.", "sandbox.")))
+                  and not key(o).startswith(("hydra.", "sandbox.", "executor.")))
 
 
 def _get(cfg: dict, dotted: str):
@@ -107,6 +107,48 @@ def _stages(cfg, key, stages) -> None:
                               f"file of ids or null, got {tasks!r}")
 
 
+def _executor(cfg: dict) -> None:
+    """``executor``: local, or dask with its cluster's address, sizes and relay. A key left out
+    takes its default (``qdagents resume RUN executor.kind=dask`` on a run started locally)."""
+    executor = cfg.get("executor")
+    if executor is None:   # a run recorded before there were executors
+        return
+    _choice(cfg, "executor.kind", ["local", "dask"])
+    if executor["kind"] != "dask":
+        return
+    unknown = set(executor) - {"kind", *DASK_KEYS}
+    if unknown:
+        raise ConfigError(f"executor.{sorted(unknown)[0]}: not a key of executor=dask (its keys: "
+                          f"{', '.join(DASK_KEYS)})")
+    address = executor.get("address")
+    if address is not None and (not isinstance(address, str) or "://" not in address):
+        raise ConfigError(f"executor.address: expected a scheduler address like "
+                          f"tcp://HOST:8786, or null for a LocalCluster, got {address!r}")
+    for key in ("local_workers", "threads_per_worker", "min_workers"):
+        if key in executor:
+            _number(cfg, f"executor.{key}", integer=True, minimum=1)
+    if "connect_timeout" in executor:
+        _number(cfg, "executor.connect_timeout", minimum=1)
+    if "relay_port" in executor:
+        _number(cfg, "executor.relay_port", integer=True, minimum=0)
+        if executor["relay_port"] > 65535:
+            raise ConfigError(f"executor.relay_port: expected a port <= 65535, got "
+                              f"{executor['relay_port']}")
+    host = executor.get("relay_host")
+    if host is not None and not isinstance(host, str):
+        raise ConfigError(f"executor.relay_host: expected an address or null, got {host!r}")
+    tls = executor.get("tls")
+    if tls is not None and (not isinstance(tls, dict) or
+                            not all(isinstance(tls.get(k), str) for k in ("ca_file", "cert", "key"))):
+        raise ConfigError(f"executor.tls: expected {{ca_file, cert, key}} (paths) or null, "
+                          f"got {tls!r}")
+
+
+#: The keys of ``executor=dask`` (conf/executor/dask.yaml), all optional.
+DASK_KEYS = ("address", "local_workers", "threads_per_worker", "min_workers", "connect_timeout",
+             "relay_host", "relay_port", "tls")
+
+
 def validate(cfg: dict) -> dict:
     """Raises :class:`ConfigError` for the first bad value; returns ``cfg`` unchanged otherwise."""
     from qdagents import plugins
@@ -132,6 +174,7 @@ def validate(cfg: dict) -> dict:
     _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
     _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
+    _executor(cfg)
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")
     nf = cfg.get("novelty_filter")

@@ -17,19 +17,25 @@ workspace) and ``judge`` (the verdict on it): hidden tests for single-folder tas
 own tests in its own image for SWE-bench instances. A task that cannot run here (its image is
 missing, or the sandbox runs no images) is *unavailable*: it is left out of the suite, with the
 reason in :attr:`Evaluator.unavailable`, rather than scored 0.
+
+A stage's tasks run one after another here, or all at once elsewhere through a
+:class:`TaskRunner` (``executor=dask``: one Dask task per task, see :mod:`qdagents.distributed`);
+either way the same :meth:`Evaluator.run_task` runs each task, and the gateway's meter measures it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable, Protocol
 
 import qdagents.descriptors as descriptor_lib
 from qdagents.agents import read_folder
@@ -102,6 +108,45 @@ class TaskResult:
     exit_code: int | None = None
     log: str = ""
     infra_failure: str | None = None   # the provider spoiled this task: "provider"|"fatal"|"budget"
+
+
+def metered(result: TaskResult, meter) -> TaskResult:
+    """``result`` with what the gateway's ``meter`` measured of the agent's run (tokens, calls,
+    cost, tools offered, lines emitted) and, when an infrastructure fault spoiled the task, its
+    class and message: never what the agent or the machine that ran it says."""
+    infra = meter.infrastructure_fault()   # (class, message) when the provider spoiled it
+    reason = result.reason
+    if infra:
+        reason = f"{infra[1]}; {reason}" if reason else infra[1]
+    return dataclasses.replace(
+        result, reason=None if result.passed and not infra else reason, tokens=meter.tokens,
+        llm_calls=meter.calls, cost_usd=meter.list_cost_usd,
+        tools_offered=sorted(meter.tools_offered), lines_emitted=meter.lines_emitted,
+        infra_failure=infra and infra[0])
+
+
+class TaskRunner(Protocol):
+    """Runs agents elsewhere (a Dask cluster, :class:`qdagents.distributed.DaskTaskRunner`).
+
+    ``run_tasks`` runs some tasks of one agent all at once (results in the order of ``tasks``);
+    ``run_workshop`` runs one agent on a workspace and returns its files after (DGM
+    self-modification, :class:`qdagents.components.AgentWorkshop`); ``new_meter()`` makes the
+    meter of one agent run. ``unavailable`` says which tasks cannot run where the agents run.
+    """
+
+    def run_tasks(self, agent_id: str, agent_files: dict[str, str], tasks: list, *,
+                  new_meter: Callable) -> list[TaskResult]: ...
+
+    def run_workshop(self, *, step: int, label: str, agent_files: dict[str, str],
+                     workspace: dict[str, str], problem: str,
+                     new_meter: Callable) -> dict[str, str]: ...
+
+    def unavailable(self, tasks: list) -> dict[str, str]: ...
+
+
+class EvaluationUnavailable(RuntimeError):
+    """The evaluator cannot evaluate now, through no fault of the agent (a cluster worker
+    without a usable sandbox): the run must stop, leaving the agent to be evaluated on resume."""
 
 
 @dataclass
@@ -204,12 +249,15 @@ class Evaluator:
         stages: Staged evaluation; default one stage with every task.
         task_budget: ``{"tokens", "usd"}`` one agent may use on one task (None: no limit).
         evaluation_budget: ``{"tokens", "usd"}`` one agent may use over all its tasks.
+        task_runner: Runs each stage's tasks at once elsewhere (a :class:`TaskRunner`); None
+            runs them here, one after another. With a task runner, ``sandbox`` may be None: the
+            agents run in the sandboxes of the runner's workers.
     """
 
     def __init__(self, *, suite, sandbox, gateway, descriptors: list,
                  agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
                  stages: list[Stage] | None = None, task_budget: dict | None = None,
-                 evaluation_budget: dict | None = None):
+                 evaluation_budget: dict | None = None, task_runner: TaskRunner | None = None):
         self.sandbox = sandbox
         self.gateway = gateway
         self.descriptors = list(descriptors)
@@ -218,8 +266,10 @@ class Evaluator:
         self.test_limits = test_limits
         self.task_budget = dict(task_budget or {})
         self.evaluation_budget = dict(evaluation_budget or {})
+        self.task_runner = task_runner
         #: Task id -> why it cannot run here (e.g. its image is missing); left out of the suite.
-        self.unavailable = {t.id: why for t in suite if (why := t.unavailable(sandbox))}
+        self.unavailable = (task_runner.unavailable(list(suite)) if task_runner is not None else
+                            {t.id: why for t in suite if (why := t.unavailable(sandbox))})
         if self.unavailable:
             if len(self.unavailable) == len(suite):
                 shown = "; ".join(f"{i}: {w}" for i, w in list(self.unavailable.items())[:3])
@@ -244,7 +294,8 @@ class Evaluator:
         remaining = list(self.suite.tasks)
         stage_reached = 0
         first = remaining[0].setting if remaining else TaskSetting()
-        with self.place(agent_dir, first) as place:
+        local = self.task_runner is None
+        with self.place(agent_dir, first) if local else nullcontext() as place:
             for number, stage in enumerate(self.stages, start=1):
                 if isinstance(stage.tasks, list):
                     batch = [t for i in stage.tasks for t in remaining if t.id == i]
@@ -252,14 +303,11 @@ class Evaluator:
                     batch = remaining if stage.tasks is None else remaining[:stage.tasks]
                 taken = {t.id for t in batch}
                 remaining = [t for t in remaining if t.id not in taken]
-                for task in batch:
-                    results.append(self.run_task(agent_id, agent_dir, task, budget=spent,
-                                                 place=place))
-                    if results[-1].infra_failure:   # the rest would say nothing of the agent
-                        break
+                results += self.run_tasks(agent_id, agent_dir, batch, budget=spent, place=place)
                 stage_reached = number
                 rate = sum(r.passed for r in results) / max(len(results), 1)
-                if not remaining or rate < stage.threshold or results[-1].infra_failure:
+                if not remaining or rate < stage.threshold or any(r.infra_failure
+                                                                  for r in results):
                     break
         spoiled = next((r for r in results if r.infra_failure), None)
         if spoiled is not None:
@@ -338,6 +386,21 @@ class Evaluator:
                      "QDAGENTS_PROBLEM": "/task/problem.md"},
                 limits=self.agent_limits)
 
+    def run_tasks(self, agent_id: str, agent_dir: Path, tasks: list, *, budget=None,
+                  place: Place | None = None) -> list[TaskResult]:
+        """Runs one stage's tasks: here one after another in ``place`` (up to a task that an
+        infrastructure fault spoiled: the rest would say nothing of the agent), or all at once
+        through the task runner."""
+        if self.task_runner is not None:
+            return self.task_runner.run_tasks(agent_id, read_folder(agent_dir), tasks,
+                                              new_meter=lambda: self.task_meter(budget))
+        results = []
+        for task in tasks:
+            results.append(self.run_task(agent_id, agent_dir, task, budget=budget, place=place))
+            if results[-1].infra_failure:
+                break
+        return results
+
     def task_meter(self, evaluation_budget=None):
         """A meter for one agent run, under the per-task budget (inside ``evaluation_budget``)."""
         from qdagents.llm import Budget, Meter
@@ -366,14 +429,8 @@ class Evaluator:
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"
             reason = f"{agent_problem}; {reason}" if reason else agent_problem
-        infra = meter.infrastructure_fault()   # (class, message) when the provider spoiled it
-        if infra:
-            reason = f"{infra[1]}; {reason}" if reason else infra[1]
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
-        return TaskResult(
-            task_id=task.id, passed=outcome.passed,
-            reason=None if outcome.passed and not infra else reason,
-            tokens=meter.tokens, llm_calls=meter.calls,
-            cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
-            lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
-            exit_code=run.exit_code, log=log[-LOG_CAP:], infra_failure=infra and infra[0])
+        return metered(TaskResult(
+            task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
+            lines_changed=changed, seconds=run.seconds, exit_code=run.exit_code,
+            log=log[-LOG_CAP:]), meter)

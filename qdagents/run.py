@@ -12,8 +12,10 @@ from pathlib import Path
 
 from qdagents.agents import AgentStore
 from qdagents.components import (AgentWorkshop, build_evaluator, build_gateway,
-                                 build_novelty_filter, build_scheduler, seed_agent_dir)
+                                 build_novelty_filter, build_scheduler, build_task_runner,
+                                 seed_agent_dir)
 from qdagents.config import resolve, validate
+from qdagents.evaluation import EvaluationUnavailable
 from qdagents.progress import Progress
 from qdagents.replay import ReplaySource
 from qdagents.scheduler import Scheduler
@@ -43,6 +45,9 @@ class Run:
         db: The :class:`~qdagents.store.RunDatabase` of ``run.sqlite``.
         store: The :class:`~qdagents.agents.AgentStore` of ``agents.git``.
         evaluator, gateway: The parts that evaluate agents and serve every LLM call.
+        task_runner: Where evaluations' tasks run with ``executor=dask`` (a
+            :class:`qdagents.distributed.DaskTaskRunner`; None with ``executor=local``). It is
+            closed when :meth:`execute` returns, or by :meth:`close`.
     """
 
     def __init__(self, cfg: dict, run_dir: str | Path, *, condition: list[str] | str = "default",
@@ -60,8 +65,15 @@ class Run:
         spent = self.db.llm_totals()   # a resumed run continues from what it already used
         run_budget.charge(tokens=spent["tokens"], usd=spent["cost_usd"])
         self.gateway = build_gateway(cfg, db=self.db, run_budget=run_budget)
-        self.evaluator = build_evaluator(cfg, gateway=self.gateway,
-                                         descriptors=self.scheduler.archive.specs)
+        # executor=dask: the cluster is reached and every worker checked before the run starts
+        self.task_runner = build_task_runner(cfg, gateway=self.gateway)
+        try:
+            self.evaluator = build_evaluator(cfg, gateway=self.gateway,
+                                             descriptors=self.scheduler.archive.specs,
+                                             task_runner=self.task_runner)
+        except BaseException:
+            self.close()
+            raise
         self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
         llm = cfg["llm"]
 
@@ -153,21 +165,37 @@ class Run:
 
     # ------------------------------------------------------------------------------------------
     def execute(self) -> dict:
-        """Runs (or continues) until a budget is reached; returns the archive's statistics."""
+        """Runs (or continues) until a budget is reached; returns the archive's statistics.
+
+        Raises:
+            qdagents.evaluation.EvaluationUnavailable: a cluster worker became unusable; the
+                run stopped as if killed (``qdagents resume`` continues it).
+        """
         llm = self.cfg["llm"]
+        where = (f"sandbox {self.evaluator.sandbox.name}" if self.task_runner is None else
+                 f"sandbox {self.cfg['sandbox'].get('backend', 'plug-in')} on {self.task_runner}")
         self.progress.message(
             f"run {self.run_dir}: {len(self.evaluator.suite)} tasks ({self.evaluator.suite.name}), "
-            f"sandbox {self.evaluator.sandbox.name}, agents' model {llm['agent_model']}, "
+            f"{where}, agents' model {llm['agent_model']}, "
             f"emitters' model {llm['emitter_model']}, {self.cfg['workers']} worker(s)")
         try:
             stop = self.runner.run()
-        except KeyboardInterrupt:
-            self.progress.message(f"interrupted; continue with: qdagents resume {self.run_dir}")
+        except (KeyboardInterrupt, EvaluationUnavailable) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
+            self.progress.message(f"{why}; continue with: qdagents resume {self.run_dir}")
             raise
+        finally:
+            self.close()
         self.progress.message(f"stopped: {stop or 'done'}")
         if isinstance(self.runner.source, ReplaySource):
             self.db.set_meta("replay_diverged", self.runner.source.diverged)
         return self.scheduler.archive.stats
+
+    def close(self) -> None:
+        """Stops what the run started outside this process (a LocalCluster, the relay)."""
+        if self.task_runner is not None:
+            self.task_runner.close()
+            self.task_runner = None
 
 
 def _open_run(run_dir: str | Path) -> RunDatabase:

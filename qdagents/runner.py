@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 from qdagents.agents import AgentStore
 from qdagents.descriptors import code_text
 from qdagents.emitters import EmitFailure, Parent
-from qdagents.evaluation import Evaluation
+from qdagents.evaluation import Evaluation, EvaluationUnavailable
 from qdagents.scheduler import Plan, Result, Told
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ MAX_INTERNAL_ERRORS = 5
 
 
 class Executor(Protocol):
-    """Where the slow work runs: ``workers`` calls at a time (threads here; a cluster later).
+    """Where the slow work runs: ``workers`` calls at a time (threads; with ``executor=dask``
+    each evaluation's tasks go on to the cluster through the evaluator's task runner).
 
     ``submit`` returns a future (``result()``, ``cancel()``); ``wait`` blocks until at least
     one of ``futures`` is done and returns the done ones.
@@ -159,6 +160,8 @@ class ChildMaker:
             return self._make(plan, names, neighbours)
         except EmitFailure as exc:
             return Made(plan, "failed", reason=str(exc), target=plan.target)
+        except EvaluationUnavailable:   # a cluster worker that cannot run agents: stop the run
+            raise
         except Exception as exc:   # a bug of ours must not end the run; record it
             log.error("internal error in step %s:\n%s", plan.step, traceback.format_exc())
             return Made(plan, "failed", reason=f"internal error: {exc!r}", target=plan.target)
@@ -205,6 +208,8 @@ class AgentEvaluation:
             if self.embed is not None and not evaluation.failure:
                 evaluation.embedding = self.embed(plan.agent_id)
             return evaluation
+        except EvaluationUnavailable:   # not the agent's doing: the run stops, it stays pending
+            raise
         except Exception as exc:   # a bug of ours must not end the run; record it
             log.error("internal error in step %s:\n%s", plan.step, traceback.format_exc())
             return failed_evaluation(plan.agent_id, f"internal error: {exc!r}")

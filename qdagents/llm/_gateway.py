@@ -531,6 +531,16 @@ class Gateway:
         raise_for_fault(body)
         raise EmbeddingError(f"embedding failed: {body['error']['message']}")
 
+    def record_error(self, request: Any, *, fault: str, kind: str, message: str, meter: Meter,
+                     purpose: str = "agent", agent_id: str | None = None,
+                     task_id: str | None = None) -> dict:
+        """Records a call that failed on its way to or from the gateway (a Dask worker's relay
+        that lost it) as an ``llm_calls`` error row of class ``fault``, counts it on ``meter``,
+        and returns the error body."""
+        row = {"purpose": purpose, "agent_id": agent_id, "task_id": task_id,
+               "model": self.model_for(purpose), "request_hash": None, "occurrence": None}
+        return self._fail(meter, row, request, Failure(fault, kind, message), time.monotonic())
+
     # -- failures and records --------------------------------------------------------------------
 
     @staticmethod
