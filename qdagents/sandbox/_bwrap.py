@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import warnings
 from functools import lru_cache
@@ -131,7 +132,8 @@ class BwrapSandbox:
         return cmd + list(argv)
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
-            env: dict[str, str], limits: Limits) -> SandboxResult:
+            env: dict[str, str], limits: Limits,
+            cancel: threading.Event | None = None) -> SandboxResult:
         start = time.monotonic()
         fds = {"passwd": _memfd("passwd", f"agent:x:{self.uid}:{self.uid}:agent:/tmp:/bin/sh\n"
                                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
@@ -150,7 +152,7 @@ class BwrapSandbox:
         try:
             cmd = self.command(argv, workdir=workdir, mounts=mounts, env=env, limits=limits,
                                fds=fds)
-            return self._run(cmd, fds, group, limits, start)
+            return self._run(cmd, fds, group, limits, start, cancel)
         except (OSError, ValueError) as error:
             return SandboxResult(exit_code=None, stdout="", stderr=str(error),
                                  seconds=time.monotonic() - start,
@@ -162,7 +164,7 @@ class BwrapSandbox:
                 os.close(fd)
 
     def _run(self, cmd: list[str], fds: dict[str, int], group: Cgroup | None, limits: Limits,
-             start: float) -> SandboxResult:
+             start: float, cancel: threading.Event | None = None) -> SandboxResult:
         limit = rlimit_preexec(limits)
 
         def preexec() -> None:
@@ -179,7 +181,7 @@ class BwrapSandbox:
             if group is not None:
                 group.kill()
 
-        out, err, timed_out = collect(proc, limits.seconds, kill)
+        out, err, timed_out = collect(proc, limits.seconds, kill, cancel=cancel)
         kill_group(proc)
         status = _status(fds["status"])
         events = group.events() if group is not None else {}
@@ -187,6 +189,8 @@ class BwrapSandbox:
         failure = None
         if timed_out:
             failure, code = f"timed out after {limits.seconds:g}s", None
+        elif cancel is not None and cancel.is_set():
+            failure, code = "cancelled by the caller", None
         elif "child-pid" not in status:
             failure, code = f"sandbox setup failed: {err.strip()[-500:]}", None
         elif events.get("oom"):
