@@ -128,6 +128,7 @@ def collect(plan: dict, session: remote.Session, seconds: float, deadline: float
         for test in found:
             test._qd_module = path
         tests.extend(found)
+    session.audit()
     return tests, problems
 
 
@@ -227,6 +228,7 @@ class Reporter(unittest.TestResult):
     def stopTest(self, test) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         super().stopTest(test)
+        self.session.audit()
         sticky = self.session.incidents.sticky
         ok = self.error is None and not sticky
         if sticky and (self.error is None or self.kind not in ("timeout", "died", "tampering")):

@@ -41,6 +41,7 @@ import importlib.machinery
 import importlib.util
 import math
 import os
+import select
 import socket
 import stat
 import sys
@@ -140,6 +141,7 @@ class Session:
         self.sock: socket.socket | None = None
         self.ended: str | None = None           # how the last generation ended
         self.previous: str | None = None
+        self.server_gone = False                # a reconnection found no server
         self.objects: dict[int, Proxy] = {}     # handle -> proxy, this generation
         self.paths: dict[tuple, object] = {}    # attribute path -> value, this generation
         self.named: dict[tuple, Proxy] = {}     # attribute path -> proxy, every generation
@@ -214,13 +216,46 @@ class Session:
         try:
             self.connect(time.monotonic() + 5)
         except (SolutionGone, Tampering):
+            self.server_gone = True
             return
         if why == "ended" and self.previous:
             self.ended = self.previous[:NAME_CAP]
 
-    def finish(self) -> None:
-        """Ends the last generation (the server then reports processes left behind)."""
+    def audit(self) -> None:
+        """Between requests the solution has nothing to say: bytes waiting on a healthy
+        connection are messages nobody asked for."""
+        if self.sock is None or self.endpoint is None or self.endpoint.broken:
+            return
+        try:
+            readable = select.select([self.sock], [], [], 0)[0]
+            waiting = self.sock.recv(1, socket.MSG_PEEK) if readable else b""
+        except OSError:
+            return
+        if waiting:
+            self.incidents.tamper("the solution sent messages the judge did not ask for")
+            self.end_generation("sent unasked messages")
+
+    def finish(self, patience: float = 0.2) -> None:
+        """Ends the last generation: says so to the server (whose worker then exits), listens
+        until it has closed (a solution still sending is tampering), then reconnects once so the
+        server reports processes left behind."""
+        if self.sock is not None and self.endpoint is not None and not self.endpoint.broken:
+            deadline = time.monotonic() + patience
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+                while time.monotonic() < deadline:
+                    self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    data = self.sock.recv(65536)
+                    if not data:
+                        break
+                    self.incidents.tamper("the solution sent messages the judge did not ask for")
+                    break
+            except OSError:
+                pass
         self.end_generation("finished")
+        if self.server_gone:
+            self.incidents.tamper("the solution server was killed, so processes the solution "
+                                  "left behind could not be counted")
         if self.sock is not None:
             self.sock.close()
 

@@ -389,6 +389,7 @@ def launcher(args) -> None:
 def worker_main(conn: socket.socket, workspace: str, hello: dict) -> None:
     code = 0
     try:
+        workspace = os.path.abspath(workspace)
         os.chdir(workspace)
         sys.path.append(workspace)
         sys.dont_write_bytecode = True

@@ -149,9 +149,13 @@ class Codec:
 
     # encoding --------------------------------------------------------------------------------
     def encode(self, value):
+        self._budget = MAX_NODES
         return self._encode(value, 0, set())
 
     def _encode(self, value, depth: int, path: set):
+        self._budget -= 1
+        if self._budget < 0:
+            raise ValueTooLarge(f"a value of more than {MAX_NODES} parts")
         kind = type(value)
         if value is None or kind is bool or kind is str:
             return value
@@ -490,10 +494,9 @@ class Endpoint:
                 self.send({"re": ident, "x": self.encode_error(error)})
                 return
             try:
-                reply = {"re": ident, "v": self.codec.encode(value)}
-            except ValueTooLarge as error:
-                reply = {"re": ident, "x": self.encode_error(error)}
-            self.send(reply)
+                self.send({"re": ident, "v": self.codec.encode(value)})
+            except ValueTooLarge as error:  # refused before anything was sent
+                self.send({"re": ident, "x": self.encode_error(error)})
         finally:
             self.nesting -= 1
 
