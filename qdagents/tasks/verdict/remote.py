@@ -146,6 +146,7 @@ class Session:
         self.paths: dict[tuple, object] = {}    # attribute path -> value, this generation
         self.named: dict[tuple, Proxy] = {}     # attribute path -> proxy, every generation
         self.exported: dict[int, object] = {}   # judge objects the solution holds, this gen.
+        self.hybrids: dict[int, object] = {}    # immutable builtin-subclass values, this gen.
         self.export_ids: dict[int, int] = {}
         self.mirrors: dict[tuple, type] = {}
         self.codec = wire.Codec(export=self.export, resolve=self.resolve,
@@ -195,6 +196,7 @@ class Session:
                                       passthrough=(TestTimeout, SolutionGone, Tampering))
         self.generation += 1
         self.objects, self.paths, self.exported, self.export_ids = {}, {}, {}, {}
+        self.hybrids = {}
 
     def ensure(self) -> wire.Endpoint:
         if self.endpoint is None:
@@ -309,41 +311,52 @@ class Session:
     # references ----------------------------------------------------------------------------------
     def target(self, proxy: "Proxy") -> int:
         """The handle of a proxy's object in the current generation."""
-        path = proxy._qd_path
-        if path is not None:
-            return self.resolve_path(path)._qd_handle
+        if proxy._qd_path is not None:
+            return self.resolve_path(proxy._qd_path)
         if proxy._qd_generation != self.generation or self.endpoint is None:
             raise self.boundary(f"an object of the solution from before it was restarted "
                                 f"(it {self.ended})")
         return proxy._qd_handle
 
-    def resolve_path(self, path: tuple) -> "Proxy":
+    def resolve_path(self, path: tuple) -> int:
+        """The handle, in this generation, of what a module path (``("bank", "Clock")``) names:
+        classes, functions and modules are re-resolved by name after a restart."""
         self.ensure()
-        found = self.paths.get(path)
-        if found is None:
+        handle = self.paths.get(path)
+        if handle is None:
             if len(path) == 1:
                 found = self.call("import", path[0])
             else:
-                found = self.call("getattr", self.resolve_path(path[:-1]), path[-1])
-            self.paths[path] = found
-        if not isinstance(found, Proxy):
-            raise self.boundary(f"{'.'.join(path)} is no longer an object of the solution")
-        return found
+                found = self.call("getattr", self.named_proxy(path[:-1], "module"), path[-1])
+            if not isinstance(found, Proxy):
+                raise self.boundary(f"{'.'.join(path)} is no longer an object of the solution")
+            handle = self.target(found)
+            self.paths[path] = handle
+        return handle
+
+    def named_proxy(self, path: tuple, kind: str, class_path: tuple = ("<module>", "")):
+        named = self.named.get(path)
+        if named is None:
+            named = Proxy._qd_make(self, None, None, kind, class_path, path)
+            self.named[path] = named
+        return named
 
     def getattr_path(self, path: tuple, name: str):
-        """``module.name`` (or ``Class.name``): a proxy named by its path, or plain data."""
-        full = (*path, name)
-        value = self.call("getattr", self.resolve_path(path), name)
-        if isinstance(value, Proxy) and value._qd_kind == "module":
+        """``module.name`` (or ``Class.name``): classes and functions as proxies named by their
+        path (the same proxy object every time, across restarts), instances as proxies of this
+        generation, modules as :meth:`own_module`, plain data as itself."""
+        value = self.call("getattr", self.named_proxy(path, "module"), name)
+        if not isinstance(value, Proxy):
+            return value
+        if value._qd_kind == "module":
             return self.own_module(value._qd_class[1], value)
-        if isinstance(value, Proxy):
-            self.paths[full] = value
-            named = self.named.get(full)
-            if named is None:
-                named = Proxy._qd_make(self, None, None, value._qd_kind, value._qd_class, full)
-                self.named[full] = named
-            return named
-        return value
+        if value._qd_kind == "object" or value._qd_path is not None:
+            return value
+        full = (*path, name)
+        named = self.named_proxy(full, value._qd_kind, value._qd_class)
+        self.paths[full] = value._qd_handle
+        self.objects[value._qd_handle] = named  # the same object is the same proxy
+        return named
 
     def declared_op(self, proxy: "Proxy", dunder: str) -> bool:
         ops = self.declared.get(".".join(proxy._qd_class))
@@ -371,9 +384,9 @@ class Session:
                           "a": self.codec.encode(judge_args(value))}}
         if isinstance(value, type):
             path = getattr(value, "_qd_path", None)
-            if path is not None and path[0] in self.workspace_modules:
+            if path is not None and path[0].split(".")[0] in self.workspace_modules:
                 return {"r": self.resolve_path(tuple(path[0].split(".")) + tuple(
-                    path[1].split(".")))._qd_handle}
+                    path[1].split(".")))}
             if BUILTIN_TYPES.get(value.__name__) is value:
                 return {"bi": [value.__name__]}
         if isinstance(value, (types.BuiltinFunctionType, types.MethodDescriptorType)):
@@ -433,7 +446,12 @@ class Session:
         value = self.codec.decode(tag["v"])
         if base is None or type(value) is not base or type(tag["r"]) is not int:
             raise wire.ProtocolError("a malformed builtin-subclass value")
+        immutable = base not in (list, dict, set)  # those are copies: each time a fresh one
+        if immutable and tag["r"] in self.hybrids:
+            return self.hybrids[tag["r"]]             # Color.RED is Color.RED
         made = HYBRIDS[base](value)
+        if immutable:
+            self.hybrids[tag["r"]] = made
         made._qd_ref = (self.generation, tag["r"])
         made._qd_session = self
         made._qd_class = _class_path(tag["c"])
@@ -877,12 +895,13 @@ class ProxyModule(types.ModuleType):
             super().__setattr__(name, value)
         else:
             session = self.__dict__["_qd_session"]
-            session.call("setattr", session.resolve_path(tuple(self.__name__.split("."))),
-                         name, value)
+            session.call("setattr", session.named_proxy(tuple(self.__name__.split(".")),
+                                                        "module"), name, value)
 
     def __dir__(self):
         session = self.__dict__["_qd_session"]
-        names = session.call("names", session.resolve_path(tuple(self.__name__.split("."))))
+        names = session.call("names", session.named_proxy(tuple(self.__name__.split(".")),
+                                                          "module"))
         return list(names) if type(names) is list else []
 
 

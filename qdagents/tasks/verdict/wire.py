@@ -53,6 +53,7 @@ CODEC_TAGS = frozenset({"I", "F", "B", "BA", "C", "T", "L", "S", "FS", "D", "R",
                         "DT", "DEC", "FR"})
 FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _HEADER = struct.Struct(">I")
+MUTABLE = (list, dict, set, bytearray)
 
 
 class WireError(BaseException):
@@ -438,7 +439,7 @@ class Endpoint:
                 if "re" in message:
                     break
                 self._serve(message)
-            outcome, value = self._reply(message, ident)
+            outcome, value = self._reply(message, ident, op, args)
         except BaseException:
             self.broken = True
             raise
@@ -456,10 +457,12 @@ class Endpoint:
                 raise ProtocolError("a reply when no request was waiting")
             self._serve(message)
 
-    def _reply(self, message: dict, ident: int):
+    def _reply(self, message: dict, ident: int, op: str = "", args: list = ()):
         if message.get("re") != ident or type(message["re"]) is not int:
             raise ProtocolError(f"a reply to request {message.get('re')!r} while {ident} waits")
-        keys = set(message) - {"re"}
+        keys = set(message) - {"re", "m"}
+        if "m" in message:
+            self._apply_mutations(op, list(args), message["m"])
         if keys == {"v"}:
             return "value", self.codec.decode(message["v"])
         if keys == {"x"}:
@@ -483,22 +486,72 @@ class Endpoint:
         self.nesting += 1
         try:
             decoded = [self.codec.decode(a) for a in args]
+            mutable = self._mutable_arguments(op, decoded)
             try:
                 value = self.handle(op, decoded)
             except Exhausted:
-                self.send({"re": ident, "end": True})
+                self.send({"re": ident, "end": True, **self._mutations(mutable)})
                 return
             except self.passthrough:
                 raise
             except BaseException as error:  # the handler's failure is the reply
-                self.send({"re": ident, "x": self.encode_error(error)})
+                self.send({"re": ident, "x": self.encode_error(error), **self._mutations(mutable)})
                 return
             try:
-                self.send({"re": ident, "v": self.codec.encode(value)})
+                self.send({"re": ident, "v": self.codec.encode(value), **self._mutations(mutable)})
             except ValueTooLarge as error:  # refused before anything was sent
                 self.send({"re": ident, "x": self.encode_error(error)})
         finally:
             self.nesting -= 1
+
+    # arguments changed in place: a list the callee sorted, a dict it filled ------------------------
+    def _mutable_arguments(self, op: str, decoded: list) -> list:
+        """For a call, the arguments that are plain mutable containers, with their encoding."""
+        if op != "call" or len(decoded) != 3 or type(decoded[1]) is not list \
+                or type(decoded[2]) is not dict:
+            return []
+        found = [(["p", i], v) for i, v in enumerate(decoded[1])]
+        found += [(["k", k], v) for k, v in decoded[2].items()]
+        mutable = []
+        for key, value in found:
+            if type(value) in MUTABLE:
+                try:
+                    mutable.append((key, value, json.dumps(self.codec.encode(value))))
+                except ValueTooLarge:
+                    pass
+        return mutable
+
+    def _mutations(self, mutable: list) -> dict:
+        changed = []
+        for key, value, before in mutable:
+            try:
+                after = self.codec.encode(value)
+            except ValueTooLarge:
+                continue
+            if json.dumps(after) != before:
+                changed.append([key, after])
+        return {"m": changed} if changed else {}
+
+    def _apply_mutations(self, op: str, args: list, changes) -> None:
+        """Applies the callee's in-place changes to the caller's own argument objects."""
+        if type(changes) is not list or op != "call" or len(args) != 3:
+            raise ProtocolError("changes to arguments that were not sent")
+        for change in changes:
+            if type(change) is not list or len(change) != 2 or type(change[0]) is not list \
+                    or len(change[0]) != 2:
+                raise ProtocolError("a malformed change to an argument")
+            (where, key), value = change[0], self.codec.decode(change[1])
+            try:
+                target = args[1][key] if where == "p" else args[2][key]
+            except (IndexError, KeyError, TypeError):
+                raise ProtocolError("a change to an argument that was not sent") from None
+            if type(target) not in MUTABLE or type(value) is not type(target):
+                raise ProtocolError("a change that turns an argument into another type")
+            if type(target) in (list, bytearray):
+                target[:] = value
+            else:
+                target.clear()
+                target.update(value)
 
     def encode_error(self, error: BaseException):
         try:
