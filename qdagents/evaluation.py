@@ -14,8 +14,12 @@ all tasks run; the stage reached is recorded.
 from __future__ import annotations
 
 import difflib
+import io
+import os
 import shutil
+import stat
 import tempfile
+import tokenize
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from qdagents.sandbox import Limits, Mount
 AGENT_ENTRY = "agent.py"
 SOCKET_DIR = "/run/qdagents"
 LOG_CAP = 4000
+MAX_FAILURES = 50
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class TaskResult:
     seconds: float = 0.0
     exit_code: int | None = None
     log: str = ""
+    held_out: bool = False
+    tampering: list[str] = field(default_factory=list)  # what the judge saw the solution try
+    failures: list[dict] = field(default_factory=list)  # {name, kind, error} per failed test;
+                                                        # kind "agent" for the agent's own failure
 
 
 @dataclass
@@ -68,10 +77,16 @@ class Evaluation:
     stage: int
     failure: str | None = None
     embedding: list[float] | None = None   # code embedding, when the code_novelty axis is used
+    held_out_fitness: float | None = None  # share of held-out tasks solved (None: none run)
 
     @property
     def tasks_passed(self) -> int:
-        return sum(t.passed for t in self.tasks)
+        return sum(t.passed for t in self.tasks if not t.held_out)
+
+    @property
+    def tampering(self) -> list[tuple[str, str]]:
+        """(task id, reason) for every tampering attempt the judge recorded."""
+        return [(t.task_id, reason) for t in self.tasks for reason in t.tampering]
 
     @property
     def tokens(self) -> int:
@@ -83,6 +98,7 @@ class Evaluation:
 
     def as_dict(self) -> dict:
         return {"agent_id": self.agent_id, "fitness": self.fitness,
+                "held_out_fitness": self.held_out_fitness,
                 "descriptors": self.descriptor_values, "stage": self.stage,
                 "failure": self.failure, "tokens": self.tokens, "cost_usd": self.cost_usd,
                 "tasks": [t.__dict__ for t in self.tasks]}
@@ -94,6 +110,59 @@ def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
     for path in sorted(set(before) | set(after)):
         old = before.get(path, "").splitlines()
         new = after.get(path, "").splitlines()
+        for line in difflib.unified_diff(old, new, lineterm="", n=0):
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                changed += 1
+    return changed
+
+
+def is_test_file(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def source_files(task) -> list[str]:
+    """The task's own source: its visible files that are neither tests nor restored with the
+    hidden tests."""
+    return [p for p in task.files if p not in task.hidden_tests and not is_test_file(p)]
+
+
+def code_lines(path: str, text: str) -> list[str]:
+    """The lines of a file that count as code: in Python files comments, blank lines and
+    trailing whitespace do not (a junk comment is not an edit)."""
+    lines = text.splitlines()
+    if path.endswith(".py"):
+        try:
+            cuts = {}
+            for token in tokenize.generate_tokens(io.StringIO(text).readline):
+                if token.type == tokenize.COMMENT:
+                    cuts[token.start[0] - 1] = token.start[1]
+            lines = [line[:cuts[i]] if i in cuts else line for i, line in enumerate(lines)]
+        except (tokenize.TokenError, SyntaxError, ValueError):  # the agent broke the file
+            lines = [line for line in lines if not line.lstrip().startswith("#")]
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def read_workspace_file(path: Path, cap: int = 4_000_000) -> str:
+    """A file the agent left, without following a symlink it planted ("" when missing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        return handle.read(cap).decode("utf-8", "replace")
+
+
+def count_source_changes(task, workspace: Path) -> int:
+    """Added plus removed code lines in the task's own source files (see
+    :func:`source_files` and :func:`code_lines`); a deleted source file counts all its lines.
+    New files, test files and files the task does not have are not counted."""
+    changed = 0
+    for path in source_files(task):
+        old = code_lines(path, task.files[path])
+        new = code_lines(path, read_workspace_file(Path(workspace) / path))
         for line in difflib.unified_diff(old, new, lineterm="", n=0):
             if line[:1] in "+-" and not line.startswith(("+++", "---")):
                 changed += 1
@@ -175,7 +244,8 @@ class Evaluator:
 
         spent = Budget(**self.evaluation_budget)   # shared by this evaluation's tasks
         results: list[TaskResult] = []
-        remaining = list(self.suite.tasks)
+        held_out = set(getattr(self.suite, "held_out", ()))
+        remaining = [t for t in self.suite.tasks if t.id not in held_out]
         stage_reached = 0
         with self.place(agent_dir) as place:
             for number, stage in enumerate(self.stages, start=1):
@@ -187,18 +257,32 @@ class Evaluator:
                 rate = sum(r.passed for r in results) / max(len(results), 1)
                 if not remaining or rate < stage.threshold:
                     break
-        crashed = [r for r in results if r.exit_code != 0]
-        if results and len(crashed) == len(results) and not any(r.passed for r in results):
+            if held_out and not remaining:  # scored apart, only for agents that went all the way
+                results += [self.run_task(agent_id, agent_dir, task, budget=spent, place=place,
+                                          held_out=True)
+                            for task in self.suite.tasks if task.id in held_out]
+        seen = [r for r in results if not r.held_out]
+        crashed = [r for r in seen if r.exit_code != 0]
+        if seen and len(crashed) == len(seen) and not any(r.passed for r in seen):
             return self._failed(agent_id, agent_files, results, stage_reached,
                                 f"the agent failed to run on every task: {crashed[0].reason}")
+        tampered = [r for r in results if r.tampering]
+        if tampered:  # never enters the archive (the loop does not offer failed evaluations)
+            return self._failed(agent_id, agent_files, results, stage_reached,
+                                f"tampering: {tampered[0].task_id}: {tampered[0].tampering[0]}")
         return self._evaluation(agent_id, agent_files, results, stage_reached)
 
     def _evaluation(self, agent_id, agent_files, results, stage, failure=None) -> Evaluation:
-        values = descriptor_lib.measure(self.descriptor_names, results, agent_files)
-        fitness = sum(r.passed for r in results) / len(results) if results else 0.0
+        """Fitness and descriptors from the seen tasks; held-out tasks scored apart."""
+        seen = [r for r in results if not r.held_out]
+        held = [r for r in results if r.held_out]
+        values = descriptor_lib.measure(self.descriptor_names, seen, agent_files)
+        fitness = sum(r.passed for r in seen) / len(seen) if seen else 0.0
         return Evaluation(agent_id=agent_id, fitness=fitness,
                           descriptors=[values[n] for n in self.descriptor_names],
-                          descriptor_values=values, tasks=results, stage=stage, failure=failure)
+                          descriptor_values=values, tasks=results, stage=stage, failure=failure,
+                          held_out_fitness=sum(r.passed for r in held) / len(held) if held
+                          else None)
 
     def _failed(self, agent_id, agent_files, results, stage, reason) -> Evaluation:
         evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=reason)
@@ -251,30 +335,36 @@ class Evaluator:
         return Meter(budget=Budget(**self.task_budget, parent=evaluation_budget))
 
     def run_task(self, agent_id: str, agent_dir: Path, task, *, budget=None,
-                 place: Place | None = None) -> TaskResult:
+                 place: Place | None = None, held_out: bool = False) -> TaskResult:
         """Runs the agent on one task, then the hidden tests on what it left behind."""
         from qdagents.tasks import run_hidden_tests
 
         if place is None:
             with self.place(agent_dir) as place:
-                return self.run_task(agent_id, agent_dir, task, budget=budget, place=place)
+                return self.run_task(agent_id, agent_dir, task, budget=budget, place=place,
+                                     held_out=held_out)
         place.clear()
         task.write_workspace(place.workspace)
-        before = snapshot(place.workspace)
         meter = self.task_meter(budget)
         run = self.run_agent(agent_id, agent_dir, place, task.problem, task_id=task.id,
                              meter=meter)
-        changed = count_changed_lines(before, snapshot(place.workspace))
+        changed = count_source_changes(task, place.workspace)
         outcome = run_hidden_tests(task, place.workspace, sandbox=self.sandbox,
                                    limits=self.test_limits)
         reason = outcome.reason
+        failures = [{"name": t.name, "kind": t.kind, "error": t.error}
+                    for t in outcome.tests if not t.ok][:MAX_FAILURES]
+        if not outcome.passed and not failures:   # nothing ran: a timeout, an odd workspace
+            failures.append({"name": "hidden tests", "kind": "test", "error": reason or ""})
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"
             reason = f"{agent_problem}; {reason}" if reason else agent_problem
+            failures.insert(0, {"name": "agent", "kind": "agent", "error": agent_problem})
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
         return TaskResult(
             task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
             tokens=meter.tokens, llm_calls=meter.calls,
             cost_usd=meter.list_cost_usd, tools_offered=sorted(meter.tools_offered),
             lines_changed=changed, lines_emitted=meter.lines_emitted, seconds=run.seconds,
-            exit_code=run.exit_code, log=log[-LOG_CAP:])
+            exit_code=run.exit_code, log=log[-LOG_CAP:], held_out=held_out,
+            tampering=list(outcome.tampering), failures=failures)

@@ -111,7 +111,6 @@ class Gateway:
         except (TypeError, ValueError) as exc:  # InvalidRequest, or not JSON-serialisable
             return self._fail(meter, row, request, error_body("invalid_request_error", str(exc)),
                               started)
-        meter.offer(prepared)
         budgets = [b for b in (meter.budget, self.run_budget) if b is not None]
         for budget in budgets:
             reason = budget.exceeded()
@@ -142,6 +141,7 @@ class Gateway:
 
         list_cost = self.pricing.cost(row["model"], prompt, completion)
         latency = time.monotonic() - started
+        meter.offer(prepared)  # tools count only in requests that were served
         meter.add_response(message=body["choices"][0]["message"], prompt_tokens=prompt,
                            completion_tokens=completion, cost_usd=0.0 if cached else list_cost,
                            list_cost_usd=list_cost, cached=cached, latency=latency)

@@ -1,23 +1,28 @@
 """Coding tasks with hidden tests: the task format, the built-in suite, loaders, the harness.
 
 A :class:`Task` is plain text (visible files, hidden tests, a reference); a :class:`TaskSuite` is
-an ordered list of them. :func:`run_hidden_tests` decides a finished workspace in a sandbox, on a
-channel the solution cannot forge, and :func:`check_suite` makes sure every task is solvable and
-not solved from the start.
+an ordered list of them, some possibly held out. :func:`run_hidden_tests` decides a finished
+workspace with a judge that never runs solution code (the solution answers from a sandbox of its
+own; see :mod:`qdagents.tasks.verdict`), :func:`check_suite` makes sure every task is solvable
+and not solved from the start, and :func:`task_feedback` says what an emitter may learn of a
+parent's failures.
 """
 
 from qdagents.tasks._builtin import BUILTIN_ROOT, load_builtin, load_task_folder
 from qdagents.tasks._check import CheckResult, check_suite, check_task
-from qdagents.tasks._harness import TestOutcome, run_hidden_tests
+from qdagents.tasks._feedback import FEEDBACK_MODES, task_feedback
+from qdagents.tasks._harness import TestOutcome, TestVerdict, run_hidden_tests
 from qdagents.tasks._loaders import load_exercism, load_humaneval, load_suite
 from qdagents.tasks._task import Task, TaskSuite, write_files
 
 __all__ = [
     "BUILTIN_ROOT",
     "CheckResult",
+    "FEEDBACK_MODES",
     "Task",
     "TaskSuite",
     "TestOutcome",
+    "TestVerdict",
     "check_suite",
     "check_task",
     "load_builtin",
@@ -26,5 +31,6 @@ __all__ = [
     "load_suite",
     "load_task_folder",
     "run_hidden_tests",
+    "task_feedback",
     "write_files",
 ]

@@ -29,8 +29,10 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
 
     Args:
         spec: ``"builtin"``, ``"exercism:/path"``, ``"humaneval:/path"`` (``"builtin:/path"`` reads
-            a folder in the built-in layout), or a mapping ``{kind, path, include, limit}`` where
-            ``include`` keeps only the listed task ids and ``limit`` then keeps the first n.
+            a folder in the built-in layout), or a mapping ``{kind, path, include, limit,
+            held_out}`` where ``include`` keeps only the listed task ids, ``limit`` then keeps the
+            first n, and ``held_out`` (ids, or a count from the end) holds tasks out
+            (:meth:`TaskSuite.hold_out`).
     """
     if isinstance(spec, str):
         kind, _, path = spec.partition(":")
@@ -51,7 +53,10 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
         suite = suite.subset(task_id(str(i)) for i in spec["include"])
     if spec.get("limit") is not None:
         suite = suite.head(int(spec["limit"]))
-    return suite
+    held_out = spec.get("held_out")
+    if isinstance(held_out, (list, tuple)):
+        held_out = [task_id(str(i)) for i in held_out]
+    return suite.hold_out(held_out)
 
 
 # --- exercism ---------------------------------------------------------------------------------

@@ -81,7 +81,8 @@ class TaskSuite:
         skipped: Task id -> why a loader left that task out, so a smaller suite is explained.
     """
 
-    def __init__(self, *, name: str, tasks: Iterable[Task], skipped: dict[str, str] | None = None):
+    def __init__(self, *, name: str, tasks: Iterable[Task], skipped: dict[str, str] | None = None,
+                 held_out: Iterable[str] = ()):
         self.name = name
         self.tasks = list(tasks)
         self.skipped = dict(skipped or {})
@@ -90,6 +91,10 @@ class TaskSuite:
             if task.id in seen:
                 raise ValueError(f"suite {name}: duplicate task id {task.id!r}")
             seen.add(task.id)
+        self.held_out = frozenset(held_out)
+        unknown = self.held_out - seen
+        if unknown:
+            raise KeyError(f"suite {name}: held-out tasks {sorted(unknown)} are not in the suite")
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -104,7 +109,8 @@ class TaskSuite:
         raise KeyError(f"suite {self.name} has no task {task_id!r}")
 
     def __repr__(self) -> str:
-        return f"TaskSuite(name={self.name!r}, tasks={len(self.tasks)})"
+        held = f", held_out={len(self.held_out)}" if self.held_out else ""
+        return f"TaskSuite(name={self.name!r}, tasks={len(self.tasks)}{held})"
 
     @property
     def ids(self) -> list[str]:
@@ -117,11 +123,45 @@ class TaskSuite:
         if missing:
             raise KeyError(f"suite {self.name} has no tasks {sorted(missing)}")
         return TaskSuite(name=self.name, tasks=[t for t in self.tasks if t.id in wanted],
-                         skipped=self.skipped)
+                         skipped=self.skipped, held_out=self.held_out & wanted)
 
     def head(self, n: int) -> TaskSuite:
         """The first ``n`` tasks (all of them when ``n`` is larger)."""
-        return TaskSuite(name=self.name, tasks=self.tasks[:max(n, 0)], skipped=self.skipped)
+        tasks = self.tasks[:max(n, 0)]
+        return TaskSuite(name=self.name, tasks=tasks, skipped=self.skipped,
+                         held_out=self.held_out & {t.id for t in tasks})
+
+    def hold_out(self, spec) -> TaskSuite:
+        """The same suite with some tasks held out (``tasks.held_out``): a list of task ids, or a
+        count taken from the end of the suite; None or 0 holds out nothing.
+
+        Held-out tasks are run and scored separately: they never count towards the fitness the
+        archive sees, and nothing about them is shown to emitters.
+        """
+        if spec is None or spec == 0 or spec == []:
+            ids: list[str] = []
+        elif isinstance(spec, int) and not isinstance(spec, bool):
+            if not 0 < spec < len(self.tasks):
+                raise ValueError(f"tasks.held_out: {spec} tasks cannot be held out of a suite "
+                                 f"of {len(self.tasks)} (some must remain to evolve on)")
+            ids = [t.id for t in self.tasks[-spec:]]
+        elif isinstance(spec, (list, tuple)) and all(isinstance(i, str) for i in spec):
+            ids = list(spec)
+            if len(set(ids)) >= len(self.tasks):
+                raise ValueError("tasks.held_out: every task held out leaves nothing to evolve on")
+        else:
+            raise ValueError(f"tasks.held_out: expected a list of task ids or a count, "
+                             f"got {spec!r}")
+        return TaskSuite(name=self.name, tasks=self.tasks, skipped=self.skipped, held_out=ids)
+
+    @property
+    def seen(self) -> list[Task]:
+        """The tasks the archive's fitness is measured on (all but the held-out ones)."""
+        return [t for t in self.tasks if t.id not in self.held_out]
+
+    @property
+    def held_out_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.id in self.held_out]
 
 
 def write_files(files: dict[str, str], root: Path) -> None:
