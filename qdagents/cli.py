@@ -241,8 +241,15 @@ def _tasks_check(args) -> None:
         print(f"{r.task_id}: " + "; ".join(r.problems))
     for task_id, why in getattr(suite, "skipped", {}).items():
         print(f"{task_id}: skipped by the loader: {why}")
-    print(f"{suite.name}: {len(results) - len(bad)}/{len(results)} tasks pass the self-check "
-          "(reference passes, untouched stub fails)")
+    carried = [r for r in results if r.not_carried is None]
+    for r in results:
+        if r.not_carried is not None:
+            print(f"{r.task_id}: not carried by the judge/solution boundary: {r.not_carried}")
+    passing = [r for r in carried if r.ok]
+    print(f"{suite.name}: {len(passing)}/{len(results)} tasks pass the self-check "
+          "(reference passes, untouched stub fails)"
+          + (f"; {len(results) - len(carried)} not carried" if len(carried) < len(results)
+             else ""))
     if bad:
         raise SystemExit(1)
 

@@ -299,9 +299,8 @@ def verdict(task: Task, results: JudgeResults, judge_runs: list[SandboxResult],
     for path in task.test_modules:
         static[path] = planned_tests(task.hidden_tests[path], path) or {}
     import_problems = {p.get("module"): p for p in results.problems
-                       if p.get("kind") == "import" and p.get("module")}
-    fixture_problems = [p for p in results.problems if p.get("module") not in import_problems
-                        or p.get("kind") != "import"]
+                       if str(p.get("name", "")).startswith("import ") and p.get("module")}
+    fixture_problems = [p for p in results.problems if p.get("module") not in import_problems]
     tests: list[TestVerdict] = []
     traces: dict[str, str] = {}
     seen: set[tuple[str, str]] = set()
@@ -329,7 +328,8 @@ def verdict(task: Task, results: JudgeResults, judge_runs: list[SandboxResult],
                 continue
             problem = import_problems.get(module)
             if problem is not None:
-                tests.append(TestVerdict(name, False, "import", str(problem.get("error", ""))))
+                tests.append(TestVerdict(name, False, str(problem.get("kind", "import")),
+                                         str(problem.get("error", ""))))
                 traces[name] = str(problem.get("trace", ""))
             elif results.plan is None:
                 tests.append(TestVerdict(name, False, "test", _no_plan_reason(
@@ -366,7 +366,8 @@ def summarize(tests: list[TestVerdict], extra: list[TestVerdict], traces: dict[s
     if not failed and not tampering:
         return TestOutcome(True, run, 0, None, tests=tuple(everything))
     if failed and len({t.error for t in failed}) == 1 and len(failed) == run \
-            and failed[0].kind in ("import", "test") and not failed[0].error.startswith("Assert"):
+            and failed[0].kind in ("import", "test", "boundary") \
+            and not failed[0].error.startswith("Assert"):
         reason = failed[0].error  # nothing ran: a syntax error, a missing module, ...
     elif failed:
         shown = "; ".join(f"{t.name}: {t.error}" for t in failed[:3])

@@ -243,3 +243,20 @@ def test_decoder_limits():
             codec.decode(bad)
     with pytest.raises(wire.ValueTooLarge):
         codec.encode([[[]]] * (wire.MAX_NODES // 2))
+
+
+def test_a_task_the_boundary_cannot_carry_is_reported(tmp_path):
+    """A hidden test that subclasses a solution class cannot run against a proxy: the self-check
+    says so (and why) instead of failing the task as broken or weakening the check."""
+    from qdagents.tasks import check_task
+
+    hidden = ("import unittest\nfrom shapes import Shape\n\nclass Square(Shape):\n"
+              "    pass\n\nclass T(unittest.TestCase):\n    def test_area(self):\n"
+              "        self.assertEqual(Square(2).area(), 4)\n")
+    task = Task(id="shapes", problem="", files={"shapes.py": "class Shape:\n    pass\n"},
+                hidden_tests={"test_shapes.py": hidden},
+                reference={"shapes.py": "class Shape:\n    def __init__(self, side):\n"
+                                        "        self.side = side\n    def area(self):\n"
+                                        "        return self.side ** 2\n"})
+    result = check_task(task, sandbox=ProcessSandbox(warn=False), limits=Limits(seconds=30))
+    assert result.ok and "subclasses a class of the solution" in result.not_carried, result

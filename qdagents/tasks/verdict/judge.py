@@ -110,7 +110,8 @@ def collect(plan: dict, session: remote.Session, seconds: float, deadline: float
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except BaseException as error:  # noqa: BLE001 -- a broken solution is data
             sys.modules.pop(name, None)
-            problems.append({"name": f"import {name}", "module": path, "kind": "import",
+            kind = "boundary" if isinstance(error, remote.BoundaryError) else "import"
+            problems.append({"name": f"import {name}", "module": path, "kind": kind,
                              "error": describe_import_error(error, limit),
                              "trace": trace_of(error)})
             continue
@@ -162,7 +163,7 @@ def describe_import_error(error: BaseException, seconds: float) -> str:
         return short(f"syntax error in {where} line {error.lineno}: {error.msg}")
     if isinstance(error, remote.TestTimeout):
         return f"importing the tests timed out after {seconds:g}s"
-    if isinstance(error, (remote.SolutionGone, remote.Tampering)):
+    if isinstance(error, (remote.SolutionGone, remote.Tampering, remote.BoundaryError)):
         return short(str(error))
     return short(f"{type(error).__name__}: {error}".strip())
 
