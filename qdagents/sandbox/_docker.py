@@ -298,7 +298,7 @@ class DockerSession:
             info = api.exec_inspect(exec_id)  # ExitCode is None until the process has ended
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return False
-            step = min(step * 2, 0.25)
+            step = min(step * 2, 0.25 if cancel is None else 0.02)
 
     def _cleanup(self, container) -> None:
         """Kills every process of the sandbox uid except pid 1 (and the killer itself).

@@ -75,7 +75,7 @@ def collect(proc: subprocess.Popen, seconds: float, kill: Callable[[], None],
                 deadline = time.monotonic() + grace
                 continue
             if cancel is not None and not killed:
-                left = min(left, 0.05)
+                left = min(left, 0.005)
             for key, _ in selector.select(left):
                 chunk = os.read(key.fd, 65536)
                 if chunk:
