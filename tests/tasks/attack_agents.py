@@ -85,8 +85,9 @@ def render(functions, classes):
 
 #: Attack 3 of the issue: every function returns, and every class is, an object that equals
 #: everything and is true, less, greater and containing at once. 0.47 before.
-ALWAYS_EQUAL = r'''
-MODULE = """
+#: An object that equals everything and is true, less, greater and containing at once; its
+#: arithmetic gives 0 (so ``abs(x - expected) < eps`` holds). Shared with the attack suite.
+ALWAYS_EQUAL_CLASS = """
 class AlwaysEqual:
     def __init__(self, *args, **kwargs):
         pass
@@ -106,8 +107,13 @@ class AlwaysEqual:
     def __float__(self): return 0.0
     def __index__(self): return 0
     def __round__(self, digits=None): return 0
-    def __repr__(self): return "AlwaysEqual()"
+    def __repr__(self): return "3"
+    __str__ = __repr__
 """
+
+#: Attack 3 of the issue: every function returns, and every class is, an ``AlwaysEqual``.
+#: 0.47 before.
+ALWAYS_EQUAL = ("MODULE = " + repr(ALWAYS_EQUAL_CLASS) + r'''
 
 def render(functions, classes):
     lines = [MODULE]
@@ -117,7 +123,7 @@ def render(functions, classes):
         base = "Exception" if is_exception else "AlwaysEqual"
         lines.append(f"class {name}({base}):\n    pass\n")
     return "\n".join(lines)
-''' + REWRITE
+''' + REWRITE)
 
 HEADLINE = {"forged_fd_messages": FORGED_FD_MESSAGES,
             "reporter_through_frames": REPORTER_THROUGH_FRAMES,

@@ -12,6 +12,7 @@ hand would try next.
 import textwrap
 
 import pytest
+from attack_agents import ALWAYS_EQUAL_CLASS
 from tasks_helpers import HIDDEN, make_task
 
 from qdagents.sandbox import Limits, make_sandbox
@@ -114,27 +115,7 @@ def test_patching_the_framework_and_builtins_changes_nothing(sandbox, tmp_path):
     assert not outcome.passed and (outcome.tests_run, outcome.tests_failed) == (3, 2)
 
 
-ALWAYS_EQUAL = """
-class AlwaysEqual:
-    def __eq__(self, other): return True
-    def __ne__(self, other): return False
-    def __lt__(self, other): return True
-    __le__ = __gt__ = __ge__ = __contains__ = __lt__
-    def __bool__(self): return True
-    def __hash__(self): return 0
-    def __len__(self): return 0
-    def __iter__(self): return iter(())
-    def __getattr__(self, name): return AlwaysEqual()
-    def __call__(self, *a, **k): return AlwaysEqual()
-    def __sub__(self, other): return 0
-    __rsub__ = __add__ = __radd__ = __mul__ = __rmul__ = __truediv__ = __sub__
-    def __abs__(self): return 0
-    def __float__(self): return 0.0
-    def __index__(self): return 0
-    def __round__(self, digits=None): return 0
-    def __repr__(self): return "3"
-    __str__ = __repr__
-
+ALWAYS_EQUAL = ALWAYS_EQUAL_CLASS + """
 def add(a, b):
     return AlwaysEqual()
 """
