@@ -99,6 +99,9 @@ def plain(value):
 
 def broken():
     return undefined_name
+
+import os as helper
+import math
 '''
 
 TESTS = '''
@@ -185,6 +188,13 @@ class Boundary(unittest.TestCase):
         self.assertEqual(tomorrow(datetime.date(2024, 2, 28)), datetime.date(2024, 2, 29))
         self.assertEqual(half(3), fractions.Fraction(3, 2))
 
+    def test_modules_the_solution_exposes(self):
+        # a stdlib module under another name stays the solution's (it runs over there) ...
+        self.assertTrue(bank.helper.getcwd().endswith("workspace"))
+        # ... a pure one under its own name is the judge's own copy
+        import math
+        self.assertIs(bank.math, math)
+
     def test_context_manager_and_attributes(self):
         vault = Vault()
         with vault as inside:
@@ -219,7 +229,7 @@ def verdicts():
     "test_isinstance_of_a_solution_class", "test_declared_class_operators",
     "test_solution_object_never_equals_a_plain_value", "test_callbacks", "test_generators",
     "test_arguments_changed_in_place", "test_stdlib_values",
-    "test_context_manager_and_attributes"])
+    "test_context_manager_and_attributes", "test_modules_the_solution_exposes"])
 def test_honest_use_crosses(verdicts, name):
     assert verdicts[name].ok, verdicts[name]
 

@@ -57,9 +57,15 @@ TRACE_CAP = 2000
 BUILTIN_TYPES = {name: value for name, value in vars(builtins).items() if isinstance(value, type)}
 #: Exception types the solution may not raise into the judge as themselves.
 NOT_RAISABLE = (StopIteration, StopAsyncIteration)
-#: stdlib modules the judge will not import because the solution named them.
-UNSAFE_STDLIB = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo",
-                           "webbrowser", "pydoc"})
+#: stdlib modules whose functions only compute: a solution module exposing one under its own
+#: name (``import math`` at its top, then ``from solution import *`` in a test) gives the judge's
+#: own copy, so ``math.isclose`` is the stdlib's, not a function the solution planted. Any other
+#: module it exposes stays a proxy (the judge never runs code the solution designates).
+PURE_STDLIB = frozenset({"array", "base64", "binascii", "bisect", "calendar", "cmath",
+                         "collections", "copy", "dataclasses", "datetime", "decimal", "difflib",
+                         "enum", "fractions", "functools", "hashlib", "heapq", "itertools", "json",
+                         "math", "numbers", "operator", "random", "re", "statistics", "string",
+                         "struct", "textwrap", "typing", "unicodedata", "zlib"})
 #: Attributes of the tests' objects any solution may read (strings only).
 NAMES_SHOWN = frozenset({"__name__", "__qualname__", "__module__", "__doc__"})
 HYBRID_BASES = {"int": int, "float": float, "complex": complex, "str": str, "bytes": bytes,
@@ -349,7 +355,7 @@ class Session:
         if not isinstance(value, Proxy):
             return value
         if value._qd_kind == "module":
-            return self.own_module(value._qd_class[1], value)
+            return self.own_module(value._qd_class[1], name, value)
         if value._qd_kind == "object" or value._qd_path is not None:
             return value
         full = (*path, name)
@@ -462,15 +468,14 @@ class Session:
             raise wire.ProtocolError("a malformed module")
         return self.proxy(handle, "module", ["<module>", name])
 
-    def own_module(self, name: str, proxy: "Proxy"):
-        """A module the solution exposes (``solution.math``, a star import): the workspace's as
-        its proxy module, a stdlib one as the judge's own import, anything else as a proxy."""
-        top = name.split(".")[0]
+    def own_module(self, name: str, attribute: str, proxy: "Proxy"):
+        """A module the solution exposes (``solution.math``, a star import): a workspace module
+        as its proxy module, a pure stdlib module under its own name as the judge's own import
+        (:data:`PURE_STDLIB`), anything else as the proxy it is."""
         try:
-            if top in self.workspace_modules:
+            if name.split(".")[0] in self.workspace_modules:
                 return importlib.import_module(name)
-            if name in sys.modules or (top in sys.stdlib_module_names
-                                       and top not in UNSAFE_STDLIB):
+            if name == attribute and name in PURE_STDLIB:
                 return importlib.import_module(name)
         except ImportError:
             pass
@@ -985,7 +990,7 @@ def star_import(namespace: dict, name: str) -> None:
     """``from <workspace module> import *``, without rebinding a name the test module already
     has or shadowing a builtin (a solution exporting ``abs`` or ``isclose`` cannot replace them)."""
     module = importlib.import_module(name)
-    for attribute in dir(module):
+    for attribute in dir(module)[:10_000]:
         if attribute.startswith("_") or attribute in namespace or hasattr(builtins, attribute):
             continue
         namespace[attribute] = getattr(module, attribute)
