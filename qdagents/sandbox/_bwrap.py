@@ -43,7 +43,8 @@ ETC_FILES = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/py
 
 
 #: Where a system-wide ``pip install qdagents`` puts the package (under the bound /usr).
-INSTALL_PATTERNS = ("/usr/lib/python3*/*-packages/qdagents", "/usr/lib/python3/dist-packages/qdagents",
+INSTALL_PATTERNS = ("/usr/lib/python3*/*-packages/qdagents",
+                    "/usr/lib/python3/dist-packages/qdagents",
                     "/usr/local/lib/python3*/*-packages/qdagents",
                     "/usr/lib64/python3*/*-packages/qdagents",
                     "/usr/local/lib64/python3*/*-packages/qdagents")

@@ -80,7 +80,8 @@ def test_forged_verdicts_through_frames_gc_and_globals(sandbox, tmp_path):
         found = []
         frame = sys._getframe()
         while frame is not None:
-            found += [v for v in frame.f_locals.values() if hasattr(v, "send") and hasattr(v, "sock")]
+            found += [v for v in frame.f_locals.values()
+                      if hasattr(v, "send") and hasattr(v, "sock")]
             frame = frame.f_back
         found += [o for o in gc.get_objects() if type(o).__name__ == "Endpoint"]
         for endpoint in found:

@@ -28,7 +28,7 @@ import time
 import traceback
 import unittest
 
-from . import remote, wire
+from . import imports, remote
 
 TRACE_CAP = 2000
 ERROR_CAP = 400
@@ -64,7 +64,7 @@ def main() -> None:
                              workspace_modules=plan["workspace_modules"],
                              declared=plan["declared"], hidden_modules=set(plan["hidden_modules"]))
     session.incidents.on_tamper = lambda reason: emit(tampering=reason)
-    remote.install(session, plan["tests_folder"])
+    imports.install(session, plan["tests_folder"])
     sys.dont_write_bytecode = True
     os.chdir(plan["tests_folder"])
     signal.signal(signal.SIGALRM, alarm)
@@ -100,7 +100,7 @@ def collect(plan: dict, session: remote.Session, seconds: float, deadline: float
             session.incidents.sticky = []
             signal.setitimer(signal.ITIMER_REAL, limit + 0.5)
             try:
-                loader_object = remote.HiddenLoader(name, full)
+                loader_object = imports.HiddenLoader(name, full)
                 spec = importlib.util.spec_from_file_location(name, full,
                                                                      loader=loader_object)
                 module = importlib.util.module_from_spec(spec)

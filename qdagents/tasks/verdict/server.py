@@ -275,7 +275,7 @@ def public_names(module) -> list:
 
 
 def stdlib_object(path: list):
-    """A builtin or stdlib object the judge named (``["builtins", "int"]``, ``["str", "lower"]``)."""
+    """A builtin or stdlib object the judge named (``["int"]``, ``["str", "lower"]``)."""
     if not path or not all(type(p) is str for p in path):
         raise wire.ProtocolError("a malformed builtin name")
     if path[0] in BUILTIN_TYPES or path[0] in vars(builtins):

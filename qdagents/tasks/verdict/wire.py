@@ -504,7 +504,7 @@ class Endpoint:
         finally:
             self.nesting -= 1
 
-    # arguments changed in place: a list the callee sorted, a dict it filled ------------------------
+    # arguments changed in place: a list the callee sorted, a dict it filled ---------------------
     def _mutable_arguments(self, op: str, decoded: list) -> list:
         """For a call, the arguments that are plain mutable containers, with their encoding."""
         if op != "call" or len(decoded) != 3 or type(decoded[1]) is not list \
