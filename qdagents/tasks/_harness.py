@@ -237,6 +237,7 @@ class JudgeResults:
         self.problems: list[dict] = []
         self.starts: set[int] = set()
         self.ends: dict[int, TestVerdict] = {}
+        self.traces: dict[int, str] = {}
         self.tampering: list[str] = []
         self.done = self.out_of_time = False
         self.last_start: int | None = None
@@ -278,7 +279,6 @@ def read_results(path: Path) -> JudgeResults:
             results.ends[record["end"]] = TestVerdict(
                 name, record.get("ok") is True, str(record.get("kind", "")),
                 str(record.get("error", ""))[:REASON_CAP * 2])
-            results.traces = getattr(results, "traces", {})
             results.traces[record["end"]] = str(record.get("trace", ""))
         elif isinstance(record.get("problem"), dict):
             results.problems.append(record["problem"])
@@ -320,7 +320,7 @@ def verdict(task: Task, results: JudgeResults, judge_runs: list[SandboxResult],
             found = TestVerdict(name, False, "skipped",
                                 "skipped by a condition, not a plain @unittest.skip")
         tests.append(found)
-        traces[name] = getattr(results, "traces", {}).get(index, "")
+        traces[name] = results.traces.get(index, "")
     for module, names in static.items():
         loaded = {n for m, n in seen if m == module}
         for name, skipped in names.items():

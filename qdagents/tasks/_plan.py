@@ -10,6 +10,7 @@ is a failure.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import os
 import sys
@@ -21,7 +22,10 @@ __all__ = ["declared_classes", "planned_tests", "workspace_modules"]
 ORDERING = frozenset({"__lt__", "__le__", "__gt__", "__ge__"})
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse(source: str, path: str = "<hidden>") -> ast.Module | None:
+    """The syntax tree of a task file (cached: a task's files are parsed once per process; the
+    trees are only read)."""
     try:
         return ast.parse(source, filename=path)
     except (SyntaxError, ValueError):
