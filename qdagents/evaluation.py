@@ -21,7 +21,7 @@ import stat
 import tempfile
 import tokenize
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,12 +184,23 @@ def snapshot(folder: Path) -> dict[str, str]:
 @dataclass
 class Place:
     """The host folders one agent run sees (mounted at /workspace, /task, /run/qdagents) and what
-    runs it: the sandbox, or a docker session shared by a whole evaluation."""
+    runs it: the sandbox, or a docker session shared by a whole evaluation; and, made on first
+    use, the place of the evaluation's hidden-test runs
+    (:func:`qdagents.tasks.hidden_test_place`)."""
 
     workspace: Path
     task_dir: Path
     socket_dir: Path
     runner: object
+    stack: ExitStack = field(default_factory=ExitStack)
+    tests: object = None
+
+    def hidden_tests(self, sandbox, limits: Limits):
+        if self.tests is None:
+            from qdagents.tasks import hidden_test_place
+
+            self.tests = self.stack.enter_context(hidden_test_place(sandbox, limits))
+        return self.tests
 
     def mounts(self, agent_dir: Path) -> list[Mount]:
         return [Mount(Path(agent_dir), "/agent"), Mount(self.workspace, "/workspace", True),
@@ -303,12 +314,14 @@ class Evaluator:
                           self.sandbox)
             for folder in (place.workspace, place.task_dir, place.socket_dir):
                 folder.mkdir()
-            if not hasattr(self.sandbox, "session"):
-                yield place
-                return
-            with self.sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
-                place.runner = session
-                yield place
+            with place.stack:
+                if not hasattr(self.sandbox, "session"):
+                    yield place
+                    return
+                with self.sandbox.session(place.mounts(agent_dir),
+                                          limits=self.agent_limits) as session:
+                    place.runner = session
+                    yield place
 
     def run_agent(self, agent_id: str, agent_dir: Path, place: Place, problem: str, *,
                   task_id: str, meter):
@@ -350,7 +363,8 @@ class Evaluator:
                              meter=meter)
         changed = count_source_changes(task, place.workspace)
         outcome = run_hidden_tests(task, place.workspace, sandbox=self.sandbox,
-                                   limits=self.test_limits)
+                                   limits=self.test_limits,
+                                   place=place.hidden_tests(self.sandbox, self.test_limits))
         reason = outcome.reason
         failures = [{"name": t.name, "kind": t.kind, "error": t.error}
                     for t in outcome.tests if not t.ok][:MAX_FAILURES]

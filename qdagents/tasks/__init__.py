@@ -11,7 +11,8 @@ parent's failures.
 from qdagents.tasks._builtin import BUILTIN_ROOT, load_builtin, load_task_folder
 from qdagents.tasks._check import CheckResult, check_suite, check_task
 from qdagents.tasks._feedback import FEEDBACK_MODES, task_feedback
-from qdagents.tasks._harness import TestOutcome, TestVerdict, run_hidden_tests
+from qdagents.tasks._harness import (HiddenTestPlace, TestOutcome, TestVerdict, hidden_test_place,
+                                     run_hidden_tests)
 from qdagents.tasks._loaders import load_exercism, load_humaneval, load_suite
 from qdagents.tasks._task import Task, TaskSuite, write_files
 
@@ -19,12 +20,14 @@ __all__ = [
     "BUILTIN_ROOT",
     "CheckResult",
     "FEEDBACK_MODES",
+    "HiddenTestPlace",
     "Task",
     "TaskSuite",
     "TestOutcome",
     "TestVerdict",
     "check_suite",
     "check_task",
+    "hidden_test_place",
     "load_builtin",
     "load_exercism",
     "load_humaneval",

@@ -26,6 +26,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +35,8 @@ from qdagents.sandbox import Limits, Mount, Sandbox, SandboxResult
 from qdagents.tasks._plan import declared_classes, planned_tests, workspace_modules
 from qdagents.tasks._task import Task, write_files
 
-__all__ = ["TestOutcome", "TestVerdict", "run_hidden_tests", "copy_clean"]
+__all__ = ["HiddenTestPlace", "TestOutcome", "TestVerdict", "copy_clean", "hidden_test_place",
+           "run_hidden_tests"]
 
 RUNTIME = Path(__file__).with_name("verdict")
 
@@ -81,7 +84,8 @@ class TestOutcome:
 
 
 def run_hidden_tests(task: Task, workspace: Path, *, sandbox: Sandbox, limits: Limits,
-                     test_seconds: float = 10.0) -> TestOutcome:
+                     test_seconds: float = 10.0,
+                     place: "HiddenTestPlace | None" = None) -> TestOutcome:
     """Runs ``task``'s hidden tests on ``workspace`` (only read) with ``sandbox``.
 
     Args:
@@ -92,23 +96,77 @@ def run_hidden_tests(task: Task, workspace: Path, *, sandbox: Sandbox, limits: L
             (the solution could read the hidden tests: trusted code only).
         limits: Limits of each of the two commands; the judge keeps a margin to report on time.
         test_seconds: Per-test timeout, so one hanging test fails alone.
+        place: Folders and runners reused across runs (:func:`hidden_test_place`; with docker,
+            two containers for many tasks); a fresh one when None.
     """
+    if place is None:
+        with hidden_test_place(sandbox, limits) as place:
+            return run_hidden_tests(task, workspace, sandbox=sandbox, limits=limits,
+                                    test_seconds=test_seconds, place=place)
+    place.clear()
+    folders = place.folders
+    try:
+        copy_clean(Path(workspace), folders["workspace"])
+        write_files(task.hidden_tests, folders["tests"])
+    except (OSError, RecursionError, ValueError) as error:  # a missing or odd workspace
+        return TestOutcome(False, 0, 0, f"could not prepare the workspace: {error}"[:400])
+    plan = judge_plan(task, folders["workspace"], limits, test_seconds)
+    (folders["results"] / "plan.json").write_text(json.dumps(plan))
+    return Run(task, place, limits, plan).outcome()
+
+
+@dataclass
+class HiddenTestPlace:
+    """The host folders of hidden-test runs (mounted at ``/workspace``, ``/runtime``, ``/tests``,
+    ``/channel``, ``/results``) and what runs the judge's and the solution's commands: the
+    sandbox itself, or with docker one session container each (an exec per task instead of two
+    containers)."""
+
+    folders: dict[str, Path]
+    judge: object
+    solution: object
+    isolated: bool   # each command in a pid namespace of its own (the server may sweep it)
+
+    def clear(self) -> None:
+        """Empties everything but the runtime (left by the previous task)."""
+        for name in ("workspace", "tests", "channel", "results"):
+            for child in self.folders[name].iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+    def judge_mounts(self) -> list[Mount]:
+        return [Mount(self.folders["runtime"], "/runtime"), Mount(self.folders["tests"], "/tests"),
+                Mount(self.folders["channel"], "/channel"),
+                Mount(self.folders["results"], "/results", writable=True)]
+
+    def solution_mounts(self) -> list[Mount]:
+        return [Mount(self.folders["workspace"], "/workspace", writable=True),
+                Mount(self.folders["runtime"], "/runtime"),
+                Mount(self.folders["channel"], "/channel", writable=True)]
+
+
+@contextmanager
+def hidden_test_place(sandbox: Sandbox, limits: Limits) -> Iterator[HiddenTestPlace]:
+    """Folders (and, with docker, two session containers) for the hidden-test runs of one
+    evaluation."""
     with tempfile.TemporaryDirectory(prefix="qdagents-hidden-",
                                      ignore_cleanup_errors=True) as scratch:
-        scratch = Path(scratch)
-        folders = {name: scratch / name for name in
+        folders = {name: Path(scratch) / name for name in
                    ("workspace", "runtime", "tests", "channel", "results")}
         for folder in folders.values():
             folder.mkdir()
-        try:
-            copy_clean(Path(workspace), folders["workspace"])
-            write_files(task.hidden_tests, folders["tests"])
-        except (OSError, RecursionError, ValueError) as error:  # a missing or odd workspace
-            return TestOutcome(False, 0, 0, f"could not prepare the workspace: {error}"[:400])
         install_runtime(folders["runtime"])
-        plan = judge_plan(task, folders["workspace"], limits, test_seconds)
-        (folders["results"] / "plan.json").write_text(json.dumps(plan))
-        return Run(task, folders, sandbox, limits, plan).outcome()
+        place = HiddenTestPlace(folders, sandbox, sandbox,
+                                getattr(sandbox, "name", "") in ("bwrap", "docker"))
+        if not hasattr(sandbox, "session"):
+            yield place
+            return
+        with sandbox.session(place.judge_mounts(), limits=limits) as judge, \
+                sandbox.session(place.solution_mounts(), limits=limits) as solution:
+            place.judge, place.solution = judge, solution
+            yield place
 
 
 def install_runtime(folder: Path) -> None:
@@ -161,35 +219,30 @@ class Run:
     """One hidden-test run: the solution server in a thread, the judge (restarted after a death)
     in the caller's, then the verdict."""
 
-    def __init__(self, task: Task, folders: dict, sandbox: Sandbox, limits: Limits, plan: dict):
-        self.task, self.folders, self.sandbox, self.limits, self.plan = \
-            task, folders, sandbox, limits, plan
+    def __init__(self, task: Task, place: HiddenTestPlace, limits: Limits, plan: dict):
+        self.task, self.place, self.limits, self.plan = task, place, limits, plan
+        self.folders = place.folders
         self.server: SandboxResult | None = None
         self.judge_runs: list[SandboxResult] = []
 
     def serve(self, cancel: threading.Event) -> None:
         argv = ["python3", "-I", "-S", "/runtime/qdverdict/boot.py", "server", "--socket", SOCKET,
                 "--workspace", "/workspace"]
-        if getattr(self.sandbox, "name", "") in ("bwrap", "docker"):
+        if self.place.isolated:
             argv.append("--sweep")  # a pid namespace of its own: leftovers can be swept
-        mounts = [Mount(self.folders["workspace"], "/workspace", writable=True),
-                  Mount(self.folders["runtime"], "/runtime"),
-                  Mount(self.folders["channel"], "/channel", writable=True)]
-        options = {"cancel": cancel} if _supports_cancel(self.sandbox) else {}
-        self.server = self.sandbox.run(argv, workdir="/workspace", mounts=mounts, env={},
-                                       limits=self.limits, **options)
+        options = {"cancel": cancel} if _supports_cancel(self.place.solution) else {}
+        self.server = self.place.solution.run(argv, workdir="/workspace",
+                                              mounts=self.place.solution_mounts(), env={},
+                                              limits=self.limits, **options)
 
     def judge(self, start: int, seconds: float) -> SandboxResult:
         argv = ["python3", "-I", "-S", "/runtime/qdverdict/boot.py", "judge",
                 "--plan", "/results/plan.json", "--results", "/results/results.jsonl",
                 "--tests", "/tests", "--socket", SOCKET, "--start", str(start)]
-        mounts = [Mount(self.folders["runtime"], "/runtime"),
-                  Mount(self.folders["tests"], "/tests"),
-                  Mount(self.folders["channel"], "/channel"),
-                  Mount(self.folders["results"], "/results", writable=True)]
         limits = Limits(seconds=seconds, memory_mb=self.limits.memory_mb,
                         processes=self.limits.processes, file_mb=self.limits.file_mb)
-        return self.sandbox.run(argv, workdir="/tests", mounts=mounts, env={}, limits=limits)
+        return self.place.judge.run(argv, workdir="/tests", mounts=self.place.judge_mounts(),
+                                    env={}, limits=limits)
 
     def outcome(self) -> TestOutcome:
         cancel = threading.Event()
