@@ -9,12 +9,14 @@ them. Held-out tasks are never mentioned at all.
 mode       one line per failed task (held-out tasks left out), each test shown as
 =========  ====================================================================================
 names      its name and how it failed: ``assertion failed``, ``raised ValueError``, ``timed out``,
-           ``the solution process ended``, ``refused by the boundary``, ``import failed: <the
-           solution's own syntax or import error>``. The agent's own failure (``agent exited with
-           code 1``) too. No message of a test, no input, no expected value. (default)
-errors     as ``names``, plus the message of each exception the *solution* raised (it may quote
-           an input the test passed; the solution never sees expected values). Assertion
-           messages, which hold expected values, and errors of the test's own code stay out.
+           ``the solution process ended``, ``refused by the boundary``, ``import failed: syntax
+           error`` (or the import error's type). The agent's own failure (``agent exited with
+           code 1``) too. No message at all: none of a test (inputs, expected values), none the
+           solution wrote (it could address the emitter). (default)
+errors     as ``names``, plus the message of each exception the *solution* raised and of import
+           errors (they may quote an input the test passed; the solution never sees expected
+           values). Assertion messages, which hold expected values, and errors of the test's own
+           code stay out.
 full       everything recorded, assertion messages included: ``T.test_x: AssertionError:
            1 != -3`` names the expected value. For debugging and ablations only.
 =========  ====================================================================================
@@ -23,6 +25,7 @@ full       everything recorded, assertion messages included: ``T.test_x: Asserti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 
 __all__ = ["FEEDBACK_MODES", "task_feedback"]
@@ -48,13 +51,24 @@ def _failures(result) -> list[dict]:
     return [f for f in failures if isinstance(f, Mapping)]
 
 
+def _type_name(error: str) -> str:
+    """The exception's type name at the head of an error line, as a plain identifier (the name
+    of a solution's class is the solution's to choose: nothing else of it is shown)."""
+    head = error.split(":", 1)[0].rsplit(".", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_]", "", head)[:60] or "an exception"
+
+
 def _how(failure: Mapping, mode: str) -> str:
     kind, error = str(failure.get("kind") or ""), str(failure.get("error") or "")
-    if mode == "full" or kind in ("agent", "import"):
+    if mode == "full" or kind == "agent":
         return error or kind
+    if kind == "import":
+        if mode == "errors":
+            return f"import failed: {error}"
+        what = "syntax error" if error.startswith("syntax error") else _type_name(error)
+        return f"import failed: {what}"
     if kind == "error":
-        name = error.split(":", 1)[0].rsplit(".", 1)[-1].strip() or "an exception"
-        return f"raised {error}" if mode == "errors" else f"raised {name}"
+        return f"raised {error}" if mode == "errors" else f"raised {_type_name(error)}"
     return {"assertion": "assertion failed", "timeout": "timed out",
             "died": "the solution process ended", "boundary": "refused by the boundary",
             "tampering": "tampering", "skipped": "skipped",
