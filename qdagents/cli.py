@@ -178,15 +178,22 @@ def _tasks_check(args) -> None:
         print(f"{r.task_id}: " + "; ".join(r.problems))
     for task_id, why in getattr(suite, "skipped", {}).items():
         print(f"{task_id}: skipped by the loader: {why}")
+    for r in checked:
+        if r.not_carried is not None:
+            print(f"{r.task_id}: not carried by the judge/solution boundary: {r.not_carried}")
     if images:
         present = [i for i in images if sandbox.has_image(i)] if hasattr(sandbox, "has_image") \
             else []
         print(f"images: {len(present)} of {len(images)} present")
     what = ("gold patch solves, no patch does not" if images
             else "reference passes, untouched stub fails")
+    carried = [r for r in checked if r.not_carried is None]
+    passing = [r for r in carried if r.ok]
     unavailable = len(results) - len(checked)
-    print(f"{suite.name}: {len(checked) - len(bad)}/{len(checked)} tasks pass the self-check "
-          f"({what})" + (f"; {unavailable} unavailable" if unavailable else ""))
+    print(f"{suite.name}: {len(passing)}/{len(checked)} tasks pass the self-check ({what})"
+          + (f"; {unavailable} unavailable" if unavailable else "")
+          + (f"; {len(checked) - len(carried)} not carried" if len(carried) < len(checked)
+             else ""))
     if bad or not checked:
         raise SystemExit(1)
 

@@ -155,7 +155,7 @@ def validate(cfg: dict) -> dict:
     from qdagents.archive import ARCHIVE_KINDS
     from qdagents.llm import validate_llm
     from qdagents.sandbox import BACKENDS
-    from qdagents.tasks import SUITE_KINDS
+    from qdagents.tasks import FEEDBACK_MODES, SUITE_KINDS
 
     _number(cfg, "seed", integer=True, minimum=0)
     _number(cfg, "workers", integer=True, minimum=1)
@@ -174,6 +174,8 @@ def validate(cfg: dict) -> dict:
     _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
     _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])
+    if "feedback" in _get(cfg, "evaluation"):   # runs from before the key resume with "names"
+        _choice(cfg, "evaluation.feedback", FEEDBACK_MODES)
     _executor(cfg)
     if not isinstance(cfg.get("emitter_bandit", False), bool):
         raise ConfigError(f"emitter_bandit: expected true or false, got {cfg['emitter_bandit']!r}")

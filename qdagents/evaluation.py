@@ -28,10 +28,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import io
+import os
 import shutil
+import stat
 import tempfile
+import tokenize
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,6 +49,7 @@ from qdagents.tasks import TaskSetting
 AGENT_ENTRY = "agent.py"
 SOCKET_DIR = "/run/qdagents"
 LOG_CAP = 4000
+MAX_FAILURES = 50
 log = logging.getLogger(__name__)
 
 
@@ -108,6 +113,10 @@ class TaskResult:
     exit_code: int | None = None
     log: str = ""
     infra_failure: str | None = None   # the provider spoiled this task: "provider"|"fatal"|"budget"
+    held_out: bool = False
+    tampering: list[str] = field(default_factory=list)  # what the judge saw the solution try
+    failures: list[dict] = field(default_factory=list)  # {name, kind, error} per failed test;
+                                                        # kind "agent" for the agent's own failure
 
 
 def metered(result: TaskResult, meter) -> TaskResult:
@@ -167,10 +176,16 @@ class Evaluation:
     infra_failure: str | None = None
     #: Tasks of the suite that could not run here (task id -> why, e.g. a missing image).
     unavailable: dict[str, str] = field(default_factory=dict)
+    held_out_fitness: float | None = None  # share of held-out tasks solved (None: none run)
 
     @property
     def tasks_passed(self) -> int:
-        return sum(t.passed for t in self.tasks)
+        return sum(t.passed for t in self.tasks if not t.held_out)
+
+    @property
+    def tampering(self) -> list[tuple[str, str]]:
+        """(task id, reason) for every tampering attempt the judge recorded."""
+        return [(t.task_id, reason) for t in self.tasks for reason in t.tampering]
 
     @property
     def tokens(self) -> int:
@@ -183,18 +198,79 @@ class Evaluation:
     def as_dict(self) -> dict:
         return {"agent_id": self.agent_id,
                 "fitness": None if self.infra_failure else self.fitness,
+                "held_out_fitness": self.held_out_fitness,
                 "infra_failure": self.infra_failure,
                 "descriptors": self.descriptor_values, "stage": self.stage,
                 "failure": self.failure, "tokens": self.tokens, "cost_usd": self.cost_usd,
                 "tasks": [t.__dict__ for t in self.tasks], "unavailable": self.unavailable}
 
 
-def count_changed_lines(before: dict[str, str], after: dict[str, str]) -> int:
-    """Added plus removed lines between two snapshots of a workspace."""
+def is_test_file(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def source_files(task) -> list[str]:
+    """The task's own source: its visible files that are neither tests nor restored with the
+    hidden tests."""
+    return [p for p in task.files if p not in task.hidden_tests and not is_test_file(p)]
+
+
+def code_lines(path: str, text: str) -> list[str]:
+    """The lines of a file that count as code: in Python files comments, blank lines and
+    trailing whitespace do not (a junk comment is not an edit)."""
+    lines = text.splitlines()
+    if path.endswith(".py"):
+        try:
+            cuts = {}
+            for token in tokenize.generate_tokens(io.StringIO(text).readline):
+                if token.type == tokenize.COMMENT:
+                    cuts[token.start[0] - 1] = token.start[1]
+            lines = [line[:cuts[i]] if i in cuts else line for i, line in enumerate(lines)]
+        except (tokenize.TokenError, SyntaxError, ValueError):  # the agent broke the file
+            lines = [line for line in lines if not line.lstrip().startswith("#")]
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def read_workspace_file(path: Path, cap: int = 4_000_000) -> str:
+    """A file the agent left, without following a symlink it planted ("" when missing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        return handle.read(cap).decode("utf-8", "replace")
+
+
+def source_texts(task, workspace: Path) -> dict[str, str]:
+    """The task's own source files as the agent starts from them, path -> text: a folder task's
+    visible files that are neither tests nor restored with the hidden tests (:func:`source_files`);
+    for a repository task (no ``files``), the files of its prepared workspace that are not tests
+    (:func:`is_test_path`), read before the agent runs."""
+    files = getattr(task, "files", None)
+    if isinstance(files, dict):
+        return {path: files[path] for path in source_files(task)}
+    return {path: text for path, text in snapshot(workspace).items() if not is_test_path(path)}
+
+
+def is_test_path(path: str) -> bool:
+    """A test file of a repository: a test module, or anything in a ``test``/``tests`` folder."""
+    parts = path.split("/")
+    return is_test_file(path) or parts[-1] == "tests.py" or \
+        any(part in ("test", "tests", "testing") for part in parts[:-1])
+
+
+def count_source_changes(task, workspace: Path, sources: dict[str, str] | None = None) -> int:
+    """Added plus removed code lines in the task's own source files (``sources``, by default
+    :func:`source_texts`; see :func:`code_lines`); a deleted source file counts all its lines.
+    New files, test files and files the task does not have are not counted."""
+    sources = source_texts(task, workspace) if sources is None else sources
     changed = 0
-    for path in sorted(set(before) | set(after)):
-        old = before.get(path, "").splitlines()
-        new = after.get(path, "").splitlines()
+    for path, text in sources.items():
+        old = code_lines(path, text)
+        new = code_lines(path, read_workspace_file(Path(workspace) / path))
         for line in difflib.unified_diff(old, new, lineterm="", n=0):
             if line[:1] in "+-" and not line.startswith(("+++", "---")):
                 changed += 1
@@ -211,7 +287,8 @@ def snapshot(folder: Path) -> dict[str, str]:
 class Place:
     """The host folders one agent run sees (mounted at the setting's workdir, /task,
     /run/qdagents) and what runs it: the sandbox, or a docker session shared by the tasks of an
-    evaluation that have the same setting."""
+    evaluation that have the same setting; and, made on first use, the place of the
+    evaluation's hidden-test runs (:func:`qdagents.tasks.hidden_test_place`)."""
 
     workspace: Path
     task_dir: Path
@@ -219,6 +296,17 @@ class Place:
     runner: object
     setting: TaskSetting = field(default_factory=TaskSetting)
     sandbox: object = None   # the sandbox for the setting (its image); judges use it
+    stack: ExitStack = field(default_factory=ExitStack)
+    tests: object = None
+
+    def hidden_tests(self, limits: Limits):
+        """The hidden-test place of this evaluation (one judge and one solution container for
+        all its tasks with docker), made on first use and closed with this place."""
+        if self.tests is None:
+            from qdagents.tasks import hidden_test_place
+
+            self.tests = self.stack.enter_context(hidden_test_place(self.sandbox, limits))
+        return self.tests
 
     def mounts(self, agent_dir: Path) -> list[Mount]:
         return [Mount(Path(agent_dir), "/agent"),
@@ -291,7 +379,8 @@ class Evaluator:
 
         spent = Budget(**self.evaluation_budget)   # shared by this evaluation's tasks
         results: list[TaskResult] = []
-        remaining = list(self.suite.tasks)
+        held_out = set(getattr(self.suite, "held_out", ()))
+        remaining = [t for t in self.suite.tasks if t.id not in held_out]
         stage_reached = 0
         first = remaining[0].setting if remaining else TaskSetting()
         local = self.task_runner is None
@@ -309,22 +398,36 @@ class Evaluator:
                 if not remaining or rate < stage.threshold or any(r.infra_failure
                                                                   for r in results):
                     break
+            if held_out and not remaining:  # scored apart, only for agents that went all the way
+                tasks = [t for t in self.suite.tasks if t.id in held_out]
+                results += [dataclasses.replace(r, held_out=True) for r in self.run_tasks(
+                    agent_id, agent_dir, tasks, budget=spent, place=place)]
         spoiled = next((r for r in results if r.infra_failure), None)
         if spoiled is not None:
             return self._infra_failed(agent_id, agent_files, results, stage_reached, spoiled)
-        crashed = [r for r in results if r.exit_code != 0]
-        if results and len(crashed) == len(results) and not any(r.passed for r in results):
+        seen = [r for r in results if not r.held_out]
+        crashed = [r for r in seen if r.exit_code != 0]
+        if seen and len(crashed) == len(seen) and not any(r.passed for r in seen):
             return self._failed(agent_id, agent_files, results, stage_reached,
                                 f"the agent failed to run on every task: {crashed[0].reason}")
+        tampered = [r for r in results if r.tampering]
+        if tampered:  # never enters the archive (the loop does not offer failed evaluations)
+            return self._failed(agent_id, agent_files, results, stage_reached,
+                                f"tampering: {tampered[0].task_id}: {tampered[0].tampering[0]}")
         return self._evaluation(agent_id, agent_files, results, stage_reached)
 
     def _evaluation(self, agent_id, agent_files, results, stage, failure=None) -> Evaluation:
-        values = descriptor_lib.measure(self.descriptors, results, agent_files)
-        fitness = sum(r.passed for r in results) / len(results) if results else 0.0
+        """Fitness and descriptors from the seen tasks; held-out tasks scored apart."""
+        seen = [r for r in results if not r.held_out]
+        held = [r for r in results if r.held_out]
+        values = descriptor_lib.measure(self.descriptors, seen, agent_files)
+        fitness = sum(r.passed for r in seen) / len(seen) if seen else 0.0
         return Evaluation(agent_id=agent_id, fitness=fitness,
                           descriptors=[values[n] for n in self.descriptor_names],
                           descriptor_values=values, tasks=results, stage=stage, failure=failure,
-                          unavailable=dict(self.unavailable))
+                          unavailable=dict(self.unavailable),
+                          held_out_fitness=sum(r.passed for r in held) / len(held) if held
+                          else None)
 
     def _failed(self, agent_id, agent_files, results, stage, reason) -> Evaluation:
         evaluation = self._evaluation(agent_id, agent_files, results, stage, failure=reason)
@@ -360,12 +463,13 @@ class Evaluator:
                           sandbox, setting, sandbox)
             for folder in (place.workspace, place.task_dir, place.socket_dir):
                 folder.mkdir()
-            if not hasattr(sandbox, "session"):
-                yield place
-                return
-            with sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
-                place.runner = session
-                yield place
+            with place.stack:
+                if not hasattr(sandbox, "session"):
+                    yield place
+                    return
+                with sandbox.session(place.mounts(agent_dir), limits=self.agent_limits) as session:
+                    place.runner = session
+                    yield place
 
     def run_agent(self, agent_id: str, agent_dir: Path, place: Place, problem: str, *,
                   task_id: str, meter):
@@ -419,18 +523,24 @@ class Evaluator:
         except Exception as error:  # the task's own data or image, not the agent: recorded
             return TaskResult(task_id=task.id, passed=False,
                               reason=f"could not prepare the task: {error}"[:400])
-        before = snapshot(place.workspace)
+        sources = source_texts(task, place.workspace)
         meter = self.task_meter(budget)
         run = self.run_agent(agent_id, agent_dir, place, task.problem, task_id=task.id,
                              meter=meter)
-        changed = count_changed_lines(before, snapshot(place.workspace))
-        outcome = task.judge(place.workspace, sandbox=place.sandbox, limits=self.test_limits)
+        changed = count_source_changes(task, place.workspace, sources)
+        outcome = task.judge(place.workspace, sandbox=place.sandbox, limits=self.test_limits,
+                             place=place)
         reason = outcome.reason
+        failures = [{"name": t.name, "kind": t.kind, "error": t.error}
+                    for t in outcome.tests if not t.ok][:MAX_FAILURES]
+        if not outcome.passed and not failures:   # nothing ran: a timeout, an odd workspace
+            failures.append({"name": "hidden tests", "kind": "test", "error": reason or ""})
         if run.failure or run.exit_code != 0:
             agent_problem = run.failure or f"agent exited with code {run.exit_code}"
             reason = f"{agent_problem}; {reason}" if reason else agent_problem
+            failures.insert(0, {"name": "agent", "kind": "agent", "error": agent_problem})
         log = (run.stdout + ("\n--- stderr ---\n" + run.stderr if run.stderr else ""))
         return metered(TaskResult(
             task_id=task.id, passed=outcome.passed, reason=None if outcome.passed else reason,
             lines_changed=changed, seconds=run.seconds, exit_code=run.exit_code,
-            log=log[-LOG_CAP:]), meter)
+            log=log[-LOG_CAP:], tampering=list(outcome.tampering), failures=failures), meter)

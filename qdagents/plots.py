@@ -26,9 +26,9 @@ from matplotlib.ticker import MaxNLocator
 from ribs.archives import GridArchive
 from ribs.visualize import grid_archive_heatmap
 
-from qdagents.rundata import Descriptor, RunData
+from qdagents.rundata import Descriptor, RunData, held_out_scores, tampered_agents
 
-__all__ = ["plot_heatmaps", "plot_lineage", "plot_qd_curves", "plot_run"]
+__all__ = ["plot_heatmaps", "plot_held_out", "plot_lineage", "plot_qd_curves", "plot_run"]
 
 # matplotlib subsets fonts into the PDFs with fontTools, which logs every table at INFO level:
 # under Hydra's logging that floods a run's output.
@@ -216,11 +216,13 @@ def tree_layout(run: RunData) -> tuple[dict[str, tuple[float, int]], dict[str, s
 
 def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
     """The lineage tree: every agent a node coloured by fitness, elites outlined in black, failed
-    evaluations grey, the path from the seed agent to the best agent in red."""
+    evaluations grey, tampering (evaluations the judge failed for it) as red crosses, the path
+    from the seed agent to the best agent in red."""
     run = _as_run(run)
     position, parent = tree_layout(run)
     fitness = dict(zip(run.evaluations["agent_id"], run.evaluations["fitness"]))
-    failed = run.failed()
+    tampered = tampered_agents(run)
+    failed = run.failed() - tampered
     elites = run.elites()
     elite_ids = {e.id for e in elites}
     best = elites[0].id if elites else None
@@ -244,15 +246,19 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
         if len(path) > 1:
             xy = np.array([position[a] for a in path])
             ax.plot(xy[:, 0], xy[:, 1], color="crimson", lw=2.2, zorder=2, solid_capstyle="round")
-        groups = {"pending": [a for a in position if a not in fitness and a not in failed],
+        groups = {"pending": [a for a in position if a not in fitness and a not in failed
+                              and a not in tampered],
                   "failed": [a for a in position if a in failed],
+                  "tampered": [a for a in position if a in tampered],
                   "other": [a for a in position if a in fitness and a not in failed
-                            and a not in elite_ids],
+                            and a not in tampered and a not in elite_ids],
                   "elite": [a for a in position if a in elite_ids]}
         xy = {k: np.array([position[a] for a in v]).reshape(-1, 2) for k, v in groups.items()}
         ax.scatter(*xy["pending"].T, s=size, facecolors="white", edgecolors="0.5",
                    linewidths=0.6, zorder=3)
         ax.scatter(*xy["failed"].T, s=size, color="0.6", marker="X", linewidths=0, zorder=3)
+        ax.scatter(*xy["tampered"].T, s=size * 1.8, color="red", marker="X",
+                   edgecolors="darkred", linewidths=0.6, zorder=5)
         for key, edge in (("other", "none"), ("elite", "black")):
             ax.scatter(*xy[key].T, c=[fitness[a] for a in groups[key]], cmap=CMAP, vmin=0,
                        vmax=1, s=size * (1.6 if key == "elite" else 1.0), edgecolors=edge,
@@ -284,12 +290,14 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
                    label=f"not an elite ({len(groups['other'])})", **marker),
             Line2D([], [], color="0.6", marker="X", linestyle="none", markersize=7,
                    label=f"evaluation failed ({len(groups['failed'])})"),
+            Line2D([], [], color="red", marker="X", linestyle="none", markersize=9,
+                   label=f"tampering ({len(groups['tampered'])})"),
             Line2D([], [], markerfacecolor="white", markeredgecolor="0.5",
                    label=f"not evaluated ({len(groups['pending'])})", **marker),
             Line2D([], [], color="crimson", lw=2.2, label="seed → best"),
             Line2D([], [], color="0.6", lw=0.8, ls=":", label="second parent (crossover)")]
         shown = [bool(elite_ids), bool(groups["other"]), bool(groups["failed"]),
-                 bool(groups["pending"]), len(path) > 1, bool(extra)]
+                 bool(groups["tampered"]), bool(groups["pending"]), len(path) > 1, bool(extra)]
         handles = [h for h, show in zip(handles, shown) if show]
         narrow = leaves < 60  # legend beside a narrow tree, below a wide one
         ax.legend(handles=handles, loc="upper left", frameon=False,
@@ -299,8 +307,47 @@ def plot_lineage(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
         return save(fig, out_dir, "lineage")
 
 
+def plot_held_out(run: RunData | str | Path, out_dir: str | Path) -> list[Path]:
+    """Seen against held-out fitness of every agent scored on both (elites outlined, the best
+    starred): points under the diagonal generalise worse than the archive's fitness says. Nothing
+    is drawn for a run without held-out tasks."""
+    run = _as_run(run)
+    tasks, scores = held_out_scores(run)
+    fitness = dict(zip(run.evaluations["agent_id"], run.evaluations["fitness"]))
+    failed = run.failed()
+    agents = [a for a in scores if a in fitness and a not in failed
+              and not np.isnan(fitness[a])]
+    if not tasks or not agents:
+        return []
+    elites = run.elites()
+    elite_ids = {e.id for e in elites}
+    with style():
+        fig, ax = new_figure(figsize=(5.6, 5.0))
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--", zorder=1)
+        for group, edge, label in ((False, "none", "other agents"), (True, "black", "elites")):
+            chosen = [a for a in agents if (a in elite_ids) == group]
+            if chosen:
+                ax.scatter([fitness[a] for a in chosen], [scores[a] for a in chosen],
+                           s=40 if group else 22, facecolor="tab:blue" if group else "0.7",
+                           edgecolors=edge, linewidths=0.8, zorder=3 if group else 2,
+                           label=f"{label} ({len(chosen)})")
+        if elites and elites[0].id in scores:
+            best = elites[0].id
+            gap = fitness[best] - scores[best]
+            ax.scatter([fitness[best]], [scores[best]], marker="*", s=220, color="crimson",
+                       zorder=4, label=f"best (gap {gap:+.2f})")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("fitness on seen tasks (the archive's)")
+        ax.set_ylabel(f"fitness on {len(tasks)} held-out tasks")
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_title(f"Generalisation — {run.name}")
+        return save(fig, out_dir, "held_out")
+
+
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Draws every figure of one run into ``run_dir/plots/``; returns the files written."""
     run = RunData.load(run_dir)
     out = Path(run_dir) / "plots"
-    return [*plot_heatmaps(run, out), *plot_qd_curves(run, out), *plot_lineage(run, out)]
+    return [*plot_heatmaps(run, out), *plot_qd_curves(run, out), *plot_lineage(run, out),
+            *plot_held_out(run, out)]

@@ -90,6 +90,7 @@ class Run:
             source=self._source(llm), scheduler=self.scheduler, db=self.db, store=self.store,
             make=ChildMaker(emitters=self.scheduler.emitters, store=self.store, db=self.db,
                             complete=complete, novelty_filter=novelty_filter,
+                            feedback=cfg["evaluation"].get("feedback", "names"),
                             workshop=lambda step: AgentWorkshop(
                                 self.evaluator, step=step, seed_agent=cfg.get("seed_agent"))),
             evaluate=AgentEvaluation(evaluator=self.evaluator, store=self.store, embed=embed),

@@ -21,7 +21,8 @@ from ribs.archives import GridArchive
 from qdagents.descriptors import Descriptor
 from qdagents.store import RunDatabase
 
-__all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "summary_metrics"]
+__all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "held_out_scores",
+           "summary_metrics", "tampered_agents"]
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,44 @@ def _archive_figures(run: "RunData", elites, archive) -> dict:
             "qd_score": float(sum(e.fitness for e in elites))}
 
 
+def tampered_agents(run: "RunData") -> set[str]:
+    """Agents whose evaluation failed because the judge saw tampering (``failure`` starts with
+    ``tampering:``; such an evaluation never enters the archive)."""
+    return {agent_id for agent_id, failure in zip(run.evaluations["agent_id"],
+                                                  run.evaluations["failure"])
+            if isinstance(failure, str) and failure.startswith("tampering")}
+
+
+def held_out_scores(run: "RunData") -> tuple[list[str], dict[str, float]]:
+    """The held-out task ids of a run and each agent's held-out fitness (empty for runs without
+    a held-out split, or recorded before it existed)."""
+    db = RunDatabase(run.path / "run.sqlite", read_only=True)
+    try:
+        return db.held_out_scores()
+    finally:
+        db.close()
+
+
+def _held_out_summary(run: "RunData", elites) -> dict[str, Any] | None:
+    tasks, scores = held_out_scores(run)
+    if not tasks:
+        return None
+
+    def pair(ids: list[str], fitness: dict[str, float]) -> dict[str, Any]:
+        scored = [a for a in ids if a in scores]
+        if not scored:
+            return {"agents": 0, "seen": None, "held_out": None, "gap": None}
+        seen = float(np.mean([fitness[a] for a in scored]))
+        held = float(np.mean([scores[a] for a in scored]))
+        return {"agents": len(scored), "seen": seen, "held_out": held, "gap": seen - held}
+
+    fitness = {e.id: e.fitness for e in elites}
+    best = pair([elites[0].id], fitness) if elites else None
+    if best is not None:
+        best["id"] = elites[0].id
+    return {"tasks": tasks, "best": best, "elites": pair([e.id for e in elites], fitness)}
+
+
 def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     """The headline numbers of one run, JSON-serialisable (``qdagents summary --json``).
 
@@ -303,7 +342,10 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
     non-negative amount. ``coverage`` is a fraction of cells. Open-endedness: ``new_cells`` and
     ``improved`` count insertions that filled an empty cell or beat an elite;
     ``parent_not_elite_share`` is the share of inserted children whose (first) parent was no
-    longer, or never, an elite when the child was made.
+    longer, or never, an elite when the child was made. ``tampered`` counts evaluations the judge
+    failed for tampering. ``held_out`` is None for a run without held-out tasks; else the
+    held-out ``tasks`` and, for the ``best`` agent and the ``elites`` (means), the fitness on
+    ``seen`` tasks (what the archive used), on ``held_out`` tasks and their ``gap``.
     """
     run = run if isinstance(run, RunData) else RunData.load(run)
     elites = run.elites()
@@ -339,4 +381,6 @@ def summary_metrics(run: RunData | str | Path) -> dict[str, Any]:
         "emitters": dict(run.emitters),
         "directed": {"aimed": run.proposals.get("directed_aimed", 0),
                      "landed": run.proposals.get("directed_landed", 0)},
+        "tampered": len(tampered_agents(run)),
+        "held_out": _held_out_summary(run, elites),
     }

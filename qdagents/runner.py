@@ -139,18 +139,23 @@ class ChildMaker:
             through the gateway.
         workshop: ``step -> Workshop`` for emitters that run agents (DGM self-modification).
         novelty_filter: Rejects a child too similar to the elites (``too_similar``), or None.
+        feedback: What an emitter may learn of a parent's failed tasks
+            (:data:`qdagents.tasks.FEEDBACK_MODES`; ``names`` by default: never a hidden test's
+            source or expected values, never a held-out task).
     """
 
     def __init__(self, *, emitters: dict, store: AgentStore, db, complete: Callable,
-                 workshop: Callable, novelty_filter=None):
+                 workshop: Callable, novelty_filter=None, feedback: str = "names"):
         self.emitters, self.store, self.db = emitters, store, db
         self.complete, self.workshop, self.novelty_filter = complete, workshop, novelty_filter
+        self.feedback = feedback
 
     def parent(self, record: dict, names: list[str]) -> Parent:
         """A parent as its emitter sees it: code, measured fitness and descriptors, and one line
-        per failed task (the feedback an emitter's prompt shows)."""
-        feedback = [f"- {r['task_id']}: {(r['reason'] or 'failed')[:200]}"
-                    for r in self.db.task_results(record["id"]) if not r["passed"]]
+        per failed task that was not held out (:func:`qdagents.tasks.task_feedback`)."""
+        from qdagents.tasks import task_feedback
+
+        feedback = task_feedback(self.db.task_results(record["id"]), mode=self.feedback)
         return Parent(id=record["id"], files=self.store.files(record["id"]),
                       fitness=record["fitness"],
                       descriptors=dict(zip(names, record["descriptors"])), feedback=feedback)

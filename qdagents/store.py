@@ -29,11 +29,12 @@ CREATE TABLE IF NOT EXISTS proposals(
 CREATE TABLE IF NOT EXISTS evaluations(
     agent_id TEXT PRIMARY KEY, seq INTEGER UNIQUE, fitness REAL, descriptors TEXT,
     tokens INTEGER, cost_usd REAL, tasks_run INTEGER, tasks_passed INTEGER, stage INTEGER,
-    failure TEXT, started REAL, finished REAL);
+    failure TEXT, started REAL, finished REAL, held_out_fitness REAL);
 CREATE TABLE IF NOT EXISTS task_results(
     agent_id TEXT, task_id TEXT, passed INTEGER, reason TEXT, tokens INTEGER,
     llm_calls INTEGER, tools_offered TEXT, lines_changed INTEGER, lines_emitted INTEGER,
-    seconds REAL, exit_code INTEGER, log TEXT, PRIMARY KEY(agent_id, task_id));
+    seconds REAL, exit_code INTEGER, log TEXT, held_out INTEGER, tampering TEXT,
+    failures TEXT, PRIMARY KEY(agent_id, task_id));
 CREATE TABLE IF NOT EXISTS llm_calls(
     id INTEGER PRIMARY KEY, request_hash TEXT, occurrence INTEGER, purpose TEXT,
     agent_id TEXT, task_id TEXT, model TEXT, request TEXT, response TEXT,
@@ -47,6 +48,11 @@ CREATE TABLE IF NOT EXISTS archive_stats(
     seq INTEGER PRIMARY KEY, elites INTEGER, coverage REAL, qd_score REAL, best REAL,
     tokens INTEGER, cost_usd REAL, seconds REAL);
 """
+
+#: Columns added since the first schema: an older run database gets them when it is opened.
+ADDED_COLUMNS = {"evaluations": {"held_out_fitness": "REAL"},
+                 "task_results": {"held_out": "INTEGER", "tampering": "TEXT",
+                                  "failures": "TEXT"}}
 
 
 #: Per emitter: children that entered the archive, and finished attempts (failed, duplicate and
@@ -87,6 +93,11 @@ class RunDatabase:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                for column, kind in columns.items():
+                    if column not in present:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -193,16 +204,22 @@ class RunDatabase:
                     "agent_id": evaluation.agent_id, "seq": seq, "fitness": evaluation.fitness,
                     "descriptors": json.dumps(evaluation.descriptors),
                     "tokens": evaluation.tokens, "cost_usd": evaluation.cost_usd,
-                    "tasks_run": len(evaluation.tasks), "tasks_passed": evaluation.tasks_passed,
+                    "tasks_run": sum(not getattr(t, "held_out", False) for t in evaluation.tasks),
+                    "tasks_passed": evaluation.tasks_passed,
                     "stage": evaluation.stage, "failure": evaluation.failure,
-                    "started": started, "finished": time.time()})
+                    "started": started, "finished": time.time(),
+                    "held_out_fitness": getattr(evaluation, "held_out_fitness", None)})
                 for t in evaluation.tasks:
                     self._insert("task_results", {
                         "agent_id": evaluation.agent_id, "task_id": t.task_id,
                         "passed": int(t.passed), "reason": t.reason, "tokens": t.tokens,
                         "llm_calls": t.llm_calls, "tools_offered": json.dumps(t.tools_offered),
                         "lines_changed": t.lines_changed, "lines_emitted": t.lines_emitted,
-                        "seconds": t.seconds, "exit_code": t.exit_code, "log": t.log},
+                        "seconds": t.seconds, "exit_code": t.exit_code, "log": t.log,
+                        "held_out": int(getattr(t, "held_out", False)),
+                        "tampering": json.dumps(t.tampering) if getattr(t, "tampering", None)
+                        else None,
+                        "failures": json.dumps(getattr(t, "failures", None) or [])},
                         replace=True)
                 status = "failed" if evaluation.failure else "evaluated"
                 self._conn.execute("UPDATE agents SET status = ? WHERE id = ?",
@@ -289,6 +306,19 @@ class RunDatabase:
         row["descriptors"] = json.loads(row["descriptors"]) if row["descriptors"] else None
         return row
 
+    def held_out_scores(self) -> tuple[list[str], dict[str, float]]:
+        """The run's held-out task ids and each agent's held-out fitness (empty for a run without
+        a held-out split, or one recorded before held-out columns existed)."""
+        try:
+            tasks = [r[0] for r in self.execute("SELECT DISTINCT task_id FROM task_results "
+                                                "WHERE held_out = 1 ORDER BY task_id")]
+            scores = {r[0]: float(r[1]) for r in self.execute(
+                "SELECT agent_id, held_out_fitness FROM evaluations "
+                "WHERE held_out_fitness IS NOT NULL")}
+        except sqlite3.OperationalError:   # a read-only database from before the columns
+            return [], {}
+        return tasks, scores
+
     def task_results(self, agent_id: str | None = None) -> list[dict]:
         """One agent's task results in the order they ran (every agent's, without an id)."""
         if agent_id is None:
@@ -298,6 +328,8 @@ class RunDatabase:
                 "SELECT * FROM task_results WHERE agent_id = ? ORDER BY rowid", (agent_id,))]
         for row in rows:
             row["tools_offered"] = json.loads(row["tools_offered"] or "[]")
+            row["tampering"] = json.loads(row["tampering"]) if row.get("tampering") else []
+            row["failures"] = json.loads(row["failures"] or "[]") if row.get("failures") else []
         return rows
 
     # archive ------------------------------------------------------------------------------------

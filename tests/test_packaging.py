@@ -1,4 +1,5 @@
-"""The wheel carries everything a run needs: config tree, seed agent, built-in tasks, runner."""
+"""The wheel carries everything a run needs: config tree, seed agent, built-in tasks, the
+verdict runtime."""
 
 import glob
 import subprocess
@@ -17,7 +18,8 @@ NEEDED = ["qdagents/conf/__init__.py", "qdagents/conf/config.yaml", "qdagents/co
           "qdagents/tasks/builtin/inventory/problem.md",
           "qdagents/tasks/builtin/inventory/workspace/test_visible.py",
           "qdagents/tasks/builtin/inventory/hidden/test_inventory_hidden.py",
-          "qdagents/tasks/_runner.py", "qdagents/sandbox/Dockerfile", "qdagents/emitters/__init__.py",
+          "qdagents/tasks/verdict/judge.py", "qdagents/tasks/verdict/server.py",
+          "qdagents/tasks/verdict/boot.py", "qdagents/sandbox/Dockerfile", "qdagents/emitters/__init__.py",
           "qdagents/descriptors/__init__.py", "qdagents/offline/__init__.py"]
 
 

@@ -1,46 +1,45 @@
 """Descriptors measured from an evaluation, never reported by the agent itself.
 
-Each descriptor's ``measure`` is a function ``(tasks, files) -> float`` where ``tasks`` are the per-task
-measurements of one evaluation (:class:`qdagents.evaluation.TaskResult`: what the gateway metered
+Each descriptor's ``measure`` is a function ``(tasks, files) -> float`` where ``tasks`` are the
+per-task measurements of one evaluation (:class:`qdagents.evaluation.TaskResult`: what the gateway metered
 and what the harness saw change in the workspace) and ``files`` is the agent's code. The agent's
-code cannot lie about them: tokens and tool schemas are counted by the gateway, changed lines by
-diffing the workspace before and after the agent ran.
+code cannot lie about them: tokens and tool schemas are counted by the gateway on the requests
+it served, changed lines by diffing the task's own source files before and after the agent ran.
 """
 
 from __future__ import annotations
 
-import re
-
 from qdagents.descriptors._descriptor import Descriptor
 from qdagents.descriptors._embedding import CodeNovelty
 
-_TOOL_SCHEMA = re.compile(r"""["']type["']\s*:\s*["']function["']""")
-
 
 def tool_count(tasks, files) -> float:
-    """Distinct tools the agent offered its model, over all its requests (unit: tools).
+    """Distinct tools the agent offered its model in requests the gateway served (unit: tools).
 
-    Range 0 to about 10. Measured from the ``tools`` of every request the gateway served. If the
-    agent made no request at all (it crashed first), falls back to counting OpenAI tool schemas
-    (``"type": "function"``) in its code.
+    The union of the tool names (``tools`` and legacy ``functions``) of every request the
+    gateway answered with a model response, over all the evaluation's tasks. Requests refused
+    (a budget, a malformed body) or failed (a provider error) offer nothing, and the agent's code
+    is never read: a tool schema in a comment or a string counts only if it is sent and served.
+    An agent that made no served request has 0 tools.
     """
     offered = set()
     for t in tasks:
         offered.update(t.tools_offered)
-    if offered or any(t.llm_calls for t in tasks):
-        return float(len(offered))
-    return float(sum(len(_TOOL_SCHEMA.findall(text)) for text in files.values()))
+    return float(len(offered))
 
 
 def edit_granularity(tasks, files) -> float:
-    """Share of what the model emitted that became a change in the workspace (unit: fraction).
+    """How much of what the model emitted became a change to the task's source (unit: fraction).
 
     ``sum(lines changed) / sum(lines emitted)`` over tasks, clipped to [0, 1]. Lines changed are
-    the added plus removed lines of a diff of the workspace before and after the agent ran; lines
-    emitted are the lines of the model's answers (tool-call arguments and text) as the gateway saw
-    them, every line of every string in a tool call (paths and commands too). Fixing one line by a
-    whole-file rewrite scores about 0.01-0.03; by ``str_replace`` about 0.05-0.1. An agent that
-    emitted nothing scores 0.
+    the added plus removed code lines of a diff of each of the task's own source files (its
+    visible files that are not tests) before and after the agent ran; in Python files comments,
+    blank lines and trailing whitespace are not code; a deleted source file counts all its lines.
+    Junk files, new files, edited or deleted tests and files the task does not have change
+    nothing. Lines emitted are the lines of the model's answers the gateway served (tool-call
+    arguments and text), every line of every string in a tool call (paths and commands too).
+    Fixing one line by a whole-file rewrite scores about 0.01-0.03; by ``str_replace`` about
+    0.05-0.1. An agent that emitted nothing scores 0.
     """
     emitted = sum(t.lines_emitted for t in tasks)
     changed = sum(t.lines_changed for t in tasks)

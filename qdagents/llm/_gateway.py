@@ -191,7 +191,6 @@ class Gateway:
         except (TypeError, ValueError) as exc:  # InvalidRequest, or not JSON-serialisable
             return self._fail(meter, row, request, Failure(AGENT, "invalid_request_error",
                                                            str(exc)), started)
-        meter.offer(prepared)
         if row["model"] in self._unusable and self.mode != "replay":
             return self._fail(meter, row, prepared, self._unusable_failure(row["model"]), started)
         hold = self._hold(meter, prepared, row["model"])
@@ -238,6 +237,7 @@ class Gateway:
 
         list_cost = self.pricing.cost(row["model"], prompt, completion)
         latency = time.monotonic() - started
+        meter.offer(prepared)  # tools count only in requests that were served
         meter.add_response(message=body["choices"][0]["message"], prompt_tokens=prompt,
                            completion_tokens=completion, cost_usd=0.0 if cached else list_cost,
                            list_cost_usd=list_cost, cached=cached, latency=latency)

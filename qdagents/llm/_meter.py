@@ -175,7 +175,8 @@ class Meter:
             budgets use this, so a replayed run measures the same as the recorded one.
         cache_hits: responses that came from recordings.
         provider_calls: calls made to the provider, retries included.
-        tools_offered: union of the tool names offered over all requests.
+        tools_offered: union of the tool names offered in the requests that were served (not
+            in refused or failed ones: the gateway calls :meth:`offer` only with an answer).
         lines_emitted: lines in the assistant content and tool-call arguments of all responses.
         latency: total seconds spent answering.
         errors: requests answered with an error body.

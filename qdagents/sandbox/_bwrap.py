@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import warnings
 from functools import lru_cache
@@ -39,6 +40,29 @@ from qdagents.sandbox._seccomp import seccomp_filter
 
 #: Host ``/etc`` entries the interpreter and common tools use; nothing secret.
 ETC_FILES = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/python3*")
+
+
+#: Where a system-wide ``pip install qdagents`` puts the package (under the bound /usr).
+INSTALL_PATTERNS = ("/usr/lib/python3*/*-packages/qdagents",
+                    "/usr/lib/python3/dist-packages/qdagents",
+                    "/usr/local/lib/python3*/*-packages/qdagents",
+                    "/usr/lib64/python3*/*-packages/qdagents",
+                    "/usr/local/lib64/python3*/*-packages/qdagents")
+SYSTEM_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def installed_package_dirs(patterns=INSTALL_PATTERNS, roots=SYSTEM_ROOTS) -> tuple[str, ...]:
+    """Copies of the qdagents package under the system folders every sandbox binds.
+
+    The package ships the built-in tasks' hidden tests and reference solutions, so an install
+    under ``/usr`` would put the answers in every sandbox's view: each of these folders is
+    covered by an empty read-only tmpfs in every command (agents' and solutions' alike).
+    """
+    here = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir))
+    found = {here} if any(here == r or here.startswith(r + "/") for r in roots) else set()
+    for pattern in patterns:
+        found.update(os.path.realpath(p) for p in glob.glob(pattern) if os.path.isdir(p))
+    return tuple(sorted(found))
 
 
 @lru_cache(maxsize=1)
@@ -89,14 +113,17 @@ class BwrapSandbox:
         uid: the uid (and gid) the command has inside its user namespace.
         cgroups: when the controller is root, bound processes and memory with a per-command cgroup.
         seccomp: deny the syscalls in :mod:`qdagents.sandbox._seccomp` (x86_64).
+        hide: folders under the bound system to show empty (default: every installed copy of
+            qdagents, :func:`installed_package_dirs`).
     """
 
     name = "bwrap"
 
     def __init__(self, *, bwrap: str | None = None, uid: int = 1000, cgroups: bool = True,
-                 seccomp: bool = True):
+                 seccomp: bool = True, hide: tuple[str, ...] | None = None):
         self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
         self.uid, self.seccomp = uid, seccomp
+        self.hide = installed_package_dirs() if hide is None else tuple(hide)
         self.cgroups = cgroups and os.geteuid() == 0
         self.prlimit = shutil.which("prlimit", path="/usr/bin:/bin")  # /usr is mounted inside
 
@@ -116,6 +143,8 @@ class BwrapSandbox:
                "--proc", "/proc", "--dev", "/dev",
                "--perms", "1777", "--size", tmp, "--tmpfs", "/dev/shm",
                "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp"]
+        for path in self.hide:  # an installed qdagents (its tasks' answers) shows empty
+            cmd += ["--size", "4096", "--tmpfs", path, "--remount-ro", path]
         if not check_mounts(workdir, mounts) and not _system_folder(workdir):
             raise FileNotFoundError(f"workdir {workdir} does not exist in the sandbox")
         for mount in mounts:
@@ -131,7 +160,8 @@ class BwrapSandbox:
         return cmd + list(argv)
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
-            env: dict[str, str], limits: Limits) -> SandboxResult:
+            env: dict[str, str], limits: Limits,
+            cancel: threading.Event | None = None) -> SandboxResult:
         start = time.monotonic()
         fds = {"passwd": _memfd("passwd", f"agent:x:{self.uid}:{self.uid}:agent:/tmp:/bin/sh\n"
                                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
@@ -150,7 +180,7 @@ class BwrapSandbox:
         try:
             cmd = self.command(argv, workdir=workdir, mounts=mounts, env=env, limits=limits,
                                fds=fds)
-            return self._run(cmd, fds, group, limits, start)
+            return self._run(cmd, fds, group, limits, start, cancel)
         except (OSError, ValueError) as error:
             return SandboxResult(exit_code=None, stdout="", stderr=str(error),
                                  seconds=time.monotonic() - start,
@@ -162,7 +192,7 @@ class BwrapSandbox:
                 os.close(fd)
 
     def _run(self, cmd: list[str], fds: dict[str, int], group: Cgroup | None, limits: Limits,
-             start: float) -> SandboxResult:
+             start: float, cancel: threading.Event | None = None) -> SandboxResult:
         limit = rlimit_preexec(limits)
 
         def preexec() -> None:
@@ -179,7 +209,7 @@ class BwrapSandbox:
             if group is not None:
                 group.kill()
 
-        out, err, timed_out = collect(proc, limits.seconds, kill)
+        out, err, timed_out = collect(proc, limits.seconds, kill, cancel=cancel)
         kill_group(proc)
         status = _status(fds["status"])
         events = group.events() if group is not None else {}
@@ -187,6 +217,8 @@ class BwrapSandbox:
         failure = None
         if timed_out:
             failure, code = f"timed out after {limits.seconds:g}s", None
+        elif cancel is not None and cancel.is_set():
+            failure, code = "cancelled by the caller", None
         elif "child-pid" not in status:
             failure, code = f"sandbox setup failed: {err.strip()[-500:]}", None
         elif events.get("oom"):

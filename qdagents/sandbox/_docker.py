@@ -184,9 +184,11 @@ class DockerSandbox:
                     log.debug("sweep: %s", error)
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
-            env: dict[str, str], limits: Limits) -> SandboxResult:
+            env: dict[str, str], limits: Limits,
+            cancel: threading.Event | None = None) -> SandboxResult:
         with self.session(mounts, limits=limits) as session:
-            return session.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits)
+            return session.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits,
+                               cancel=cancel)
 
     @contextmanager
     def session(self, mounts: list[Mount], *, limits: Limits = Limits()) -> Iterator[DockerSession]:
@@ -241,11 +243,13 @@ class DockerSession:
         return False
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
-            env: dict[str, str], limits: Limits) -> SandboxResult:
+            env: dict[str, str], limits: Limits,
+            cancel: threading.Event | None = None) -> SandboxResult:
         if not all(self._inside(m) for m in mounts):
             self.fallbacks += 1
             log.info("mounts differ from the session's: running %s in its own container", argv)
-            return self.sandbox.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits)
+            return self.sandbox.run(argv, workdir=workdir, mounts=mounts, env=env, limits=limits,
+                                    cancel=cancel)
         start = time.monotonic()
         try:
             check_mounts(workdir, mounts)
@@ -254,7 +258,7 @@ class DockerSession:
                                  failure=f"sandbox setup failed: {error}")
         with self._lock, lend([m.source for m in mounts], *self._ids()):
             try:
-                return self._exec(argv, workdir, env, limits, start)
+                return self._exec(argv, workdir, env, limits, start, cancel)
             except Exception as error:  # the engine, not the agent: report, don't raise
                 return SandboxResult(exit_code=None, stdout="", stderr=repr(error),
                                      seconds=time.monotonic() - start,
@@ -275,7 +279,7 @@ class DockerSession:
         self.container = self.sandbox.start(self.mounts, self.limits)
         return self.container
 
-    def _exec(self, argv, workdir, env, limits, start) -> SandboxResult:
+    def _exec(self, argv, workdir, env, limits, start, cancel=None) -> SandboxResult:
         from docker.utils.socket import frames_iter
         api = self.sandbox.client.api
         container = self.container or self._ensure()
@@ -308,16 +312,19 @@ class DockerSession:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        timed_out = self._wait(api, exec_id, reader, start + limits.seconds)
+        timed_out = self._wait(api, exec_id, reader, start + limits.seconds, cancel)
+        cancelled = cancel is not None and cancel.is_set() and not timed_out
         self._cleanup(container)
         reader.join(5.0)
         if reader.is_alive():
             raw.close()
         info = api.exec_inspect(exec_id)
-        code = None if timed_out else info.get("ExitCode")
+        code = None if timed_out or cancelled else info.get("ExitCode")
         failure = None
         if timed_out:
             failure = f"timed out after {limits.seconds:g}s"
+        elif cancelled:
+            failure = "cancelled by the caller"
         elif code == 126 and outputs[1].text().startswith("OCI runtime exec failed"):
             failure, code = f"sandbox setup failed: {outputs[1].text().strip()}", None
         elif code is not None and code > 128 and (code - 128) in signal.valid_signals():
@@ -329,8 +336,10 @@ class DockerSession:
                              timed_out=timed_out, failure=failure)
 
     @staticmethod
-    def _wait(api, exec_id: str, reader: threading.Thread, deadline: float) -> bool:
-        """Waits for the command to end; True when the deadline passed first.
+    def _wait(api, exec_id: str, reader: threading.Thread, deadline: float,
+              cancel: threading.Event | None = None) -> bool:
+        """Waits for the command to end (or ``cancel`` to be set); True when the deadline
+        passed first.
 
         The command has ended when its output closes or when docker says its process exited:
         a child still holding stdout would otherwise keep the stream open (dockerd closes it
@@ -341,13 +350,15 @@ class DockerSession:
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
+            if cancel is not None and cancel.is_set():
+                return False
             reader.join(min(step, left))
             if not reader.is_alive():
                 return False
             info = api.exec_inspect(exec_id)  # ExitCode is None until the process has ended
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return False
-            step = min(step * 2, 0.25)
+            step = min(step * 2, 0.25 if cancel is None else 0.02)
 
     def _cleanup(self, container) -> None:
         """Kills every process of the sandbox uid except pid 1 (and the killer itself).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import selectors
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -45,28 +46,36 @@ class CappedOutput:
 
 
 def collect(proc: subprocess.Popen, seconds: float, kill: Callable[[], None],
-            grace: float = 5.0) -> tuple[str, str, bool]:
+            grace: float = 5.0, cancel: threading.Event | None = None) -> tuple[str, str, bool]:
     """Reads ``proc``'s stdout and stderr until it exits or ``seconds`` pass.
 
-    On the deadline it calls ``kill`` and reads what is left for at most ``grace`` seconds (a
-    process that escaped the kill and still holds a pipe can't hang the controller). Returns
-    ``(stdout, stderr, timed_out)``.
+    On the deadline, or when ``cancel`` is set (the caller no longer needs the command), it calls
+    ``kill`` and reads what is left for at most ``grace`` seconds (a process that escaped the kill
+    and still holds a pipe can't hang the controller). Returns ``(stdout, stderr, timed_out)``;
+    a cancelled command is not ``timed_out`` (the caller knows it cancelled it).
     """
     outputs = {proc.stdout: CappedOutput(), proc.stderr: CappedOutput()}
     deadline = time.monotonic() + seconds
-    timed_out = False
+    timed_out = killed = False
     with selectors.DefaultSelector() as selector:
         for stream in outputs:
             selector.register(stream, selectors.EVENT_READ)
         while selector.get_map():
             left = deadline - time.monotonic()
-            if left <= 0:
-                if timed_out:
-                    break
-                timed_out = True
+            if not killed and cancel is not None and cancel.is_set():
+                killed = True
                 kill()
                 deadline = time.monotonic() + grace
                 continue
+            if left <= 0:
+                if killed:
+                    break
+                timed_out = killed = True
+                kill()
+                deadline = time.monotonic() + grace
+                continue
+            if cancel is not None and not killed:
+                left = min(left, 0.005)
             for key, _ in selector.select(left):
                 chunk = os.read(key.fd, 65536)
                 if chunk:
@@ -75,11 +84,19 @@ def collect(proc: subprocess.Popen, seconds: float, kill: Callable[[], None],
                     selector.unregister(key.fileobj)
     for stream in outputs:
         stream.close()
-    try:
-        proc.wait(timeout=max(deadline - time.monotonic(), 0.0) if not timed_out else grace)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill()
-        proc.wait()
+    while True:  # the pipes are closed (or abandoned); the process may still run
+        try:
+            proc.wait(timeout=max(min(deadline - time.monotonic(), 0.05), 0.0))
+            break
+        except subprocess.TimeoutExpired:
+            if killed and time.monotonic() >= deadline:
+                proc.wait()
+                break
+            if not killed and (time.monotonic() >= deadline
+                               or (cancel is not None and cancel.is_set())):
+                timed_out = time.monotonic() >= deadline
+                killed = True
+                kill()
+                deadline = time.monotonic() + grace
     out, err = (o.text() for o in outputs.values())
     return out, err, timed_out

@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import subprocess
+import threading
 import time
 import warnings
 
@@ -51,25 +52,23 @@ def kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_limited(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits,
-                preexec=None) -> SandboxResult:
-    """Runs ``argv`` with a wall-clock kill; shared by the process and bwrap backends."""
+                preexec=None, cancel: threading.Event | None = None) -> SandboxResult:
+    """Runs ``argv`` with a wall-clock kill (and a kill when ``cancel`` is set)."""
+    from qdagents.sandbox._output import collect
+
     start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=preexec or rlimit_preexec(limits))
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=limits.seconds)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc)
-        out, err = proc.communicate()
+    out, err, timed_out = collect(proc, limits.seconds, lambda: kill_group(proc), cancel=cancel)
     kill_group(proc)  # nothing the command started may outlive it
     seconds = time.monotonic() - start
     code = proc.returncode
     failure = None
     if timed_out:
         failure, code = f"timed out after {limits.seconds:g}s", None
+    elif cancel is not None and cancel.is_set():
+        failure, code = "cancelled by the caller", None
     elif code is not None and code < 0:
         failure = f"killed by signal {signal.Signals(-code).name}"
     return SandboxResult(exit_code=code, stdout=trim(out), stderr=trim(err), seconds=seconds,
@@ -89,13 +88,15 @@ class ProcessSandbox:
             _warned = True
 
     def run(self, argv: list[str], *, workdir: str, mounts: list[Mount],
-            env: dict[str, str], limits: Limits) -> SandboxResult:
+            env: dict[str, str], limits: Limits,
+            cancel: threading.Event | None = None) -> SandboxResult:
         full_env = {**BASE_ENV, **{k: _translate(v, mounts) for k, v in env.items()}}
         full_env["PATH"] = os.path.dirname(_python()) + ":" + full_env["PATH"]
         argv = [_translate(a, mounts) for a in argv]
         if argv and argv[0] == "python3":
             argv[0] = _python()
-        return run_limited(argv, cwd=_translate(workdir, mounts), env=full_env, limits=limits)
+        return run_limited(argv, cwd=_translate(workdir, mounts), env=full_env, limits=limits,
+                           cancel=cancel)
 
 
 def _python() -> str:

@@ -3,7 +3,12 @@ workspace must fail them.
 
 A task whose reference fails is unsolvable (or its tests are broken in this sandbox); a task
 whose starting files already pass gives free fitness. Either would corrupt a run's fitness
-silently, so the check is run on every suite a run may use (``qdagents tasks --check``).
+silently, so the check is run on every suite a run may use (``qdagents tasks check``).
+
+A reference that fails only because the judge/solution boundary refuses something its tests
+need (a test subclassing a solution class, arithmetic on an object the tests do not declare, a
+callback reaching into a test's internals; see docs/tasks.md) is reported as *not carried*, with
+what was refused, rather than as a broken task: the verdict is never weakened to let it pass.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class CheckResult:
     untouched: TestOutcome | None
     problems: list[str] = field(default_factory=list)
     unavailable: str | None = None
+    not_carried: str | None = None   # what the boundary refused that the reference's tests need
 
     @property
     def ok(self) -> bool:
@@ -53,14 +59,19 @@ def check_task(task: Task, *, sandbox: Sandbox, limits: Limits) -> CheckResult:
                 outcomes[solved] = TestOutcome(False, 0, 0, f"could not prepare: {error}"[:400])
                 continue
             outcomes[solved] = task.judge(Path(workspace), sandbox=sandbox, limits=limits)
-    problems = []
+    problems, not_carried = [], None
+    failed = [t for t in outcomes[True].tests if not t.ok]
+    refused = [t for t in failed if t.kind == "boundary"]
+    if refused:
+        not_carried = "; ".join(f"{t.name}: {t.error}" for t in refused[:3])[:400]
     if not task.reference:
         problems.append("no reference solution")
-    elif not outcomes[True].passed:
+    elif not outcomes[True].passed and (len(refused) < len(failed) or not failed):
         problems.append(f"reference fails: {outcomes[True].reason}")
     if outcomes[False].passed:
         problems.append("untouched workspace passes the hidden tests")
-    return CheckResult(task.id, outcomes[True], outcomes[False], problems)
+    return CheckResult(task.id, outcomes[True], outcomes[False], problems,
+                       not_carried=not_carried)
 
 
 def check_suite(suite: TaskSuite, *, sandbox: Sandbox, limits: Limits = Limits(),

@@ -34,8 +34,9 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
     Args:
         spec: ``"builtin"``, ``"exercism:/path"``, ``"humaneval:/path"``, ``"swebench:/path"``
             (``"builtin:/path"`` reads a folder in the built-in layout), or a mapping ``{kind,
-            path, include, limit}`` where ``include`` keeps only the listed task ids and
-            ``limit`` then keeps the first n. A ``swebench`` mapping may also hold
+            path, include, limit, held_out}`` where ``include`` keeps only the listed task ids,
+            ``limit`` then keeps the first n, and ``held_out`` (ids, or a count from the end)
+            holds tasks out (:meth:`TaskSuite.hold_out`). A ``swebench`` mapping may also hold
             :func:`~qdagents.tasks.load_swebench`'s options (``image``, ``arch``,
             ``test_command``, ``log_parser``, ``env``, ``agent_python``).
     """
@@ -62,7 +63,10 @@ def load_suite(spec: str | Mapping) -> TaskSuite:
         suite = suite.subset(task_id(str(i)) for i in spec["include"])
     if spec.get("limit") is not None:
         suite = suite.head(int(spec["limit"]))
-    return suite
+    held_out = spec.get("held_out")
+    if isinstance(held_out, (list, tuple)):
+        held_out = [task_id(str(i)) for i in held_out]
+    return suite.hold_out(held_out)
 
 
 def swebench_options(spec: Mapping) -> dict:

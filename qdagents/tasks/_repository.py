@@ -155,8 +155,9 @@ class RepositoryTask:
 
     # --- the verdict --------------------------------------------------------------------------
 
-    def judge(self, workspace: Path, *, sandbox, limits: Limits) -> TestOutcome:
-        """Runs the instance's tests on the agent's final repository (see the module docstring)."""
+    def judge(self, workspace: Path, *, sandbox, limits: Limits, place=None) -> TestOutcome:
+        """Runs the instance's tests on the agent's final repository (see the module docstring);
+        ``place`` (the evaluation's) is not needed: each verdict has a fresh container."""
         why = self.unavailable(sandbox)
         if why:
             return TestOutcome(False, 0, 0, f"task unavailable: {why}")

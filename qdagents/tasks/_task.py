@@ -98,11 +98,15 @@ class Task:
         """Fills the empty folder ``root`` with what the agent starts from."""
         self.write_workspace(root, solved=solved)
 
-    def judge(self, workspace: Path, *, sandbox, limits):
-        """The verdict on a finished workspace: the hidden tests (:func:`run_hidden_tests`)."""
+    def judge(self, workspace: Path, *, sandbox, limits, place=None):
+        """The verdict on a finished workspace: the hidden tests (:func:`run_hidden_tests`).
+
+        ``place`` is the evaluation's :class:`~qdagents.evaluation.Place`, whose
+        ``hidden_tests()`` reuses one judge and one solution sandbox for all its tasks."""
         from qdagents.tasks._harness import run_hidden_tests
 
-        return run_hidden_tests(self, workspace, sandbox=sandbox, limits=limits)
+        return run_hidden_tests(self, workspace, sandbox=sandbox, limits=limits,
+                                place=None if place is None else place.hidden_tests(limits))
 
     def unavailable(self, sandbox) -> str | None:
         """Why this task cannot run with ``sandbox`` (None: it can)."""
@@ -119,7 +123,8 @@ class TaskSuite:
         skipped: Task id -> why a loader left that task out, so a smaller suite is explained.
     """
 
-    def __init__(self, *, name: str, tasks: Iterable[Task], skipped: dict[str, str] | None = None):
+    def __init__(self, *, name: str, tasks: Iterable[Task], skipped: dict[str, str] | None = None,
+                 held_out: Iterable[str] = ()):
         self.name = name
         self.tasks = list(tasks)
         self.skipped = dict(skipped or {})
@@ -128,6 +133,10 @@ class TaskSuite:
             if task.id in seen:
                 raise ValueError(f"suite {name}: duplicate task id {task.id!r}")
             seen.add(task.id)
+        self.held_out = frozenset(held_out)
+        unknown = self.held_out - seen
+        if unknown:
+            raise KeyError(f"suite {name}: held-out tasks {sorted(unknown)} are not in the suite")
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -142,7 +151,8 @@ class TaskSuite:
         raise KeyError(f"suite {self.name} has no task {task_id!r}")
 
     def __repr__(self) -> str:
-        return f"TaskSuite(name={self.name!r}, tasks={len(self.tasks)})"
+        held = f", held_out={len(self.held_out)}" if self.held_out else ""
+        return f"TaskSuite(name={self.name!r}, tasks={len(self.tasks)}{held})"
 
     @property
     def ids(self) -> list[str]:
@@ -155,11 +165,45 @@ class TaskSuite:
         if missing:
             raise KeyError(f"suite {self.name} has no tasks {sorted(missing)}")
         return TaskSuite(name=self.name, tasks=[t for t in self.tasks if t.id in wanted],
-                         skipped=self.skipped)
+                         skipped=self.skipped, held_out=self.held_out & wanted)
 
     def head(self, n: int) -> TaskSuite:
         """The first ``n`` tasks (all of them when ``n`` is larger)."""
-        return TaskSuite(name=self.name, tasks=self.tasks[:max(n, 0)], skipped=self.skipped)
+        tasks = self.tasks[:max(n, 0)]
+        return TaskSuite(name=self.name, tasks=tasks, skipped=self.skipped,
+                         held_out=self.held_out & {t.id for t in tasks})
+
+    def hold_out(self, spec) -> TaskSuite:
+        """The same suite with some tasks held out (``tasks.held_out``): a list of task ids, or a
+        count taken from the end of the suite; None or 0 holds out nothing.
+
+        Held-out tasks are run and scored separately: they never count towards the fitness the
+        archive sees, and nothing about them is shown to emitters.
+        """
+        if spec is None or spec == 0 or spec == []:
+            ids: list[str] = []
+        elif isinstance(spec, int) and not isinstance(spec, bool):
+            if not 0 < spec < len(self.tasks):
+                raise ValueError(f"tasks.held_out: {spec} tasks cannot be held out of a suite "
+                                 f"of {len(self.tasks)} (some must remain to evolve on)")
+            ids = [t.id for t in self.tasks[-spec:]]
+        elif isinstance(spec, (list, tuple)) and all(isinstance(i, str) for i in spec):
+            ids = list(spec)
+            if len(set(ids)) >= len(self.tasks):
+                raise ValueError("tasks.held_out: every task held out leaves nothing to evolve on")
+        else:
+            raise ValueError(f"tasks.held_out: expected a list of task ids or a count, "
+                             f"got {spec!r}")
+        return TaskSuite(name=self.name, tasks=self.tasks, skipped=self.skipped, held_out=ids)
+
+    @property
+    def seen(self) -> list[Task]:
+        """The tasks the archive's fitness is measured on (all but the held-out ones)."""
+        return [t for t in self.tasks if t.id not in self.held_out]
+
+    @property
+    def held_out_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.id in self.held_out]
 
 
 def write_files(files: dict[str, str], root: Path) -> None:

@@ -135,14 +135,18 @@ def make_run(run_dir: Path, *, condition: str = "selection=uniform", seed: int =
                     task_tokens += llm_call("agent", agent_id, f"task-{t}",
                                             max(1, a["desc"][2] * share), now)
                 tokens += task_tokens
-                db.execute("INSERT INTO task_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                db.execute("INSERT INTO task_results (agent_id, task_id, passed, reason, tokens, "
+                           "llm_calls, tools_offered, lines_changed, lines_emitted, seconds, "
+                           "exit_code, log) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                            (agent_id, f"task-{t}", int(passes[t]), None if passes[t] else
                             "tests failed", task_tokens, calls,
                             json.dumps([f"tool{i}" for i in range(int(a["desc"][0]))]),
                             5, 10, 3.0, 0, "log"))
             descriptors = [float(v) for v in a["desc"]]
             fitness = passed / TASKS
-        db.execute("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        db.execute("INSERT INTO evaluations (agent_id, seq, fitness, descriptors, tokens, "
+                   "cost_usd, tasks_run, tasks_passed, stage, failure, started, finished) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                    (agent_id, seq, fitness, json.dumps(descriptors), tokens,
                     tokens * 0.3e-6, 0 if a["failure"] else TASKS, passed, 1, a["failure"],
                     t0 + started, t0 + now))

@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from qdagents.sandbox import Limits, Mount
+from qdagents.sandbox import BwrapSandbox, Limits, Mount, _bwrap
 
 
 def processes_with(marker: str) -> list[int]:
@@ -411,3 +411,45 @@ def test_sandbox_init_is_out_of_reach(harness):
         assert "sent" not in tried.values(), tried
     if harness.probe is not None:
         assert harness.probe.exit_code == 0
+
+
+def test_installed_task_answers_are_hidden(harness, tmp_path):
+    """An agent (or a solution) looks for the package's built-in hidden tests and references
+    under the system folders. bwrap covers every installed copy with an empty read-only tmpfs
+    (shown here on a folder of the host's /usr it is told to hide); the docker image has no
+    qdagents at all."""
+    if harness.mode == "bwrap":
+        hidden = next(p for p in ("/usr/share/doc", "/usr/share/common-licenses", "/usr/share/man")
+                      if os.path.isdir(p) and os.listdir(p))
+        harness.sandbox = BwrapSandbox(hide=(hidden,))
+    else:
+        hidden = "/usr/share/doc"
+    result = harness.run(f"""
+        import glob, importlib.util, json, os
+        seen = {{"listing": sorted(os.listdir({hidden!r})) if os.path.isdir({hidden!r}) else [],
+                "spec": str(importlib.util.find_spec("qdagents")),
+                "answers": [p for pattern in ("/usr/lib*/python3*/*-packages/qdagents/*",
+                                              "/usr/local/lib*/python3*/*-packages/qdagents/*")
+                            for p in glob.glob(pattern)][:5]}}
+        try:
+            open(os.path.join({hidden!r}, "planted"), "w")
+            seen["write"] = "ok"
+        except OSError as error:
+            seen["write"] = type(error).__name__
+        print(json.dumps(seen))
+        """)
+    seen = report(result)
+    assert seen["spec"] == "None" and seen["answers"] == [], seen
+    if harness.mode == "bwrap":
+        assert seen["listing"] == [] and seen["write"] == "OSError" and os.listdir(hidden), seen
+
+
+def test_installed_copies_are_found(tmp_path):
+    site = tmp_path / "usr" / "local" / "lib" / "python3.11" / "dist-packages"
+    (site / "qdagents" / "tasks" / "builtin" / "x" / "hidden").mkdir(parents=True)
+    (tmp_path / "usr" / "lib" / "python3" / "dist-packages").mkdir(parents=True)
+    patterns = [str(tmp_path) + p for p in _bwrap.INSTALL_PATTERNS]
+    found = _bwrap.installed_package_dirs(patterns, roots=(str(tmp_path / "usr"),))
+    assert found == (str(site / "qdagents"),)
+    default = BwrapSandbox(hide=None)
+    assert default.hide == _bwrap.installed_package_dirs()

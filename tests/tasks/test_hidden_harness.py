@@ -1,7 +1,8 @@
-"""The hidden-test harness: verdicts, reasons, isolation, and what a solution cannot forge."""
+"""The hidden-test harness: verdicts and reasons, on the plain-process backend and on bwrap.
+
+What a cheating solution cannot do is in test_verdict_attacks.py (bwrap and docker)."""
 
 import os
-import secrets
 import shutil
 
 import pytest
@@ -86,7 +87,7 @@ def test_hanging_test_fails_alone(workspace, sandbox, limits):
     outcome = run(make_task(hidden), workspace({"adder.py": source}), sandbox, limits,
                   test_seconds=1)
     assert (outcome.tests_run, outcome.tests_failed) == (3, 1)
-    assert "T.test_b_hangs: TestTimeout: timed out after 1s" in outcome.reason
+    assert "T.test_b_hangs: timed out after 1s" in outcome.reason
 
 
 def test_hang_that_blocks_the_alarm_is_stopped_by_the_supervisor(workspace, sandbox, limits):
@@ -131,7 +132,7 @@ def test_test_that_kills_its_process_fails_alone(workspace, sandbox, limits):
     source = GOOD["adder.py"] + "import os\ndef die():\n    os._exit(0)\n"
     outcome = run(make_task(hidden), workspace({"adder.py": source}), sandbox, limits)
     assert (outcome.tests_run, outcome.tests_failed) == (3, 1)
-    assert "T.test_b_dies: the test process exited with code 0" in outcome.reason
+    assert "T.test_b_dies: the solution process exited with code 0 during the test" in outcome.reason
 
 
 def test_bare_functions_subtests_and_static_skips(workspace, sandbox, limits):
@@ -191,44 +192,6 @@ def test_printing_success_gains_nothing(workspace, sandbox, limits):
     assert outcome.tests_failed >= 1
 
 
-def test_forged_result_file_is_rejected(workspace, sandbox, limits):
-    source = BAD["adder.py"] + (
-        "import json, os, sys\n"
-        "results = sys.argv[sys.argv.index('--results') + 1]\n"
-        "for nonce in ('', '0' * 32, open(os.path.join(results, 'nonce')).read()\n"
-        "              if os.path.exists(os.path.join(results, 'nonce')) else 'x'):\n"
-        "    with open(os.path.join(results, 'result.json'), 'w') as f:\n"
-        "        json.dump({'nonce': nonce, 'tests': [{'name': 't', 'ok': True}] * 3}, f)\n"
-        "os.kill(os.getppid(), 9)\n"
-        "os._exit(0)\n")
-    outcome = run(make_task(), workspace({"adder.py": source}), sandbox, limits)
-    assert not outcome.passed
-    assert outcome.tests_run == 0 and "gave no result" in outcome.reason
-
-
-def test_nonce_is_out_of_the_solutions_reach(workspace, sandbox, limits, monkeypatch):
-    nonce = "5ec2e7" * 5 + "ab"
-    monkeypatch.setattr(secrets, "token_hex", lambda size=None: nonce)
-    source = (
-        "import os, sys\n"
-        f"NONCE = {nonce[:10]!r} + {nonce[10:]!r}\n"
-        "places = ['/proc/self/cmdline', '/proc/self/environ',\n"
-        "          f'/proc/{os.getppid()}/cmdline', f'/proc/{os.getppid()}/environ']\n"
-        "results = sys.argv[sys.argv.index('--results') + 1]\n"
-        "places += [os.path.join(results, name) for name in os.listdir(results)]\n"
-        "leaks = []\n"
-        "for place in places:\n"
-        "    try:\n"
-        "        data = open(place, 'rb').read()\n"
-        "    except OSError:\n"
-        "        continue\n"
-        "    if NONCE.encode() in data:\n"
-        "        leaks.append(place)\n"
-        "raise RuntimeError(f'leaks={leaks}')\n")
-    outcome = run(make_task(), workspace({"adder.py": source}), sandbox, limits)
-    assert "RuntimeError: leaks=[]" in outcome.reason
-
-
 def test_own_conftest_and_site_hooks_gain_nothing(workspace, sandbox, limits):
     always_pass = ("import unittest\n"
                    "unittest.TestCase.run = lambda self, result=None: None\n")
@@ -258,19 +221,11 @@ def test_stdlib_cannot_be_shadowed(workspace, sandbox, limits):
     assert (outcome.tests_run, outcome.tests_failed) == (3, 2)
 
 
-def test_patching_unittest_is_detected(workspace, sandbox, limits):
-    source = BAD["adder.py"] + ("import unittest\n"
-                                "unittest.TestCase.assertEqual = lambda *args, **kw: None\n")
-    outcome = run(make_task(), workspace({"adder.py": source}), sandbox, limits)
-    assert not outcome.passed
-    assert "modified unittest.TestCase" in outcome.reason
-
-
 def test_skipping_at_run_time_counts_as_failure(workspace, sandbox, limits):
     source = "import unittest\ndef add(a, b):\n    raise unittest.SkipTest('later')\n"
     outcome = run(make_task(), workspace({"adder.py": source}), sandbox, limits)
     assert (outcome.tests_run, outcome.tests_failed) == (3, 3)
-    assert "skipped at run time" in outcome.reason
+    assert "SkipTest: later" in outcome.reason and not outcome.tampering
 
 
 def test_workspace_is_only_read(workspace, sandbox, limits):
