@@ -1,7 +1,7 @@
 """What runs on a Dask worker: one task of one agent, and the worker's preflight check.
 
 Everything a task needs travels with it as plain values (:class:`TaskWork`): the agent's files,
-the task without its reference solution, the sandbox config, the limits and a
+the task without its gold patch, the sandbox config, the limits and a
 :class:`~qdagents.distributed.RelayTicket`. The worker builds its own sandbox from the config,
 writes everything into temporary folders of its own, and runs the task exactly as a local
 evaluation does (:meth:`qdagents.evaluation.Evaluator.run_task`), with the agent's gateway socket
@@ -77,14 +77,17 @@ class TaskWork:
 
     @classmethod
     def of(cls, *, task, **values) -> TaskWork:
-        """The work for ``task``, without its solution (a worker never needs it, so it never
-        leaves the controller)."""
+        """The work for ``task``, without the solution fields a worker never needs (they never
+        leave the controller)."""
         return cls(task=without_solution(task), **values)
 
 
-#: The fields that hold a task's solution, by kind: a Task's reference files, a RepositoryTask's
-#: gold patch. Only the self-check reads them, and it runs on the controller.
-SOLUTION_FIELDS = ("reference", "patch")
+#: The fields that hold a task's solution and that a worker never needs: a RepositoryTask's gold
+#: patch (only the self-check applies it, on the controller). A Task's reference files do travel:
+#: the judge reads from them which classes the hidden tests use as an API
+#: (:func:`qdagents.tasks._plan.declared_classes`), so a verdict on a worker is the verdict at home;
+#: like the hidden tests, they are never in an agent's or a solution's sandbox.
+SOLUTION_FIELDS = ("patch",)
 
 
 def without_solution(task):
