@@ -12,10 +12,13 @@ no SQL lives anywhere else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
 import time
+import zlib
+from collections import OrderedDict
 from pathlib import Path
 
 SCHEMA = """
@@ -40,6 +43,8 @@ CREATE TABLE IF NOT EXISTS llm_calls(
     agent_id TEXT, task_id TEXT, model TEXT, request TEXT, response TEXT,
     prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, cached INTEGER,
     latency REAL, error TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS blobs(
+    id INTEGER PRIMARY KEY, digest BLOB UNIQUE, compressed INTEGER, data BLOB);
 CREATE INDEX IF NOT EXISTS llm_calls_hash ON llm_calls(request_hash, occurrence);
 CREATE INDEX IF NOT EXISTS llm_calls_agent ON llm_calls(agent_id, task_id);
 CREATE TABLE IF NOT EXISTS insertions(
@@ -52,7 +57,14 @@ CREATE TABLE IF NOT EXISTS archive_stats(
 #: Columns added since the first schema: an older run database gets them when it is opened.
 ADDED_COLUMNS = {"evaluations": {"held_out_fitness": "REAL"},
                  "task_results": {"held_out": "INTEGER", "tampering": "TEXT",
-                                  "failures": "TEXT"}}
+                                  "failures": "TEXT"},
+                 "llm_calls": {"request_blobs": "TEXT"}}
+
+#: Request fields stored once per distinct value in ``blobs`` (a conversation's messages one by
+#: one, the tool schemas whole), so a call costs its new messages, not its whole conversation.
+BLOB_FIELDS = ("messages", "tools")
+#: Texts at least this long are stored zlib-compressed (when that makes them smaller).
+COMPRESS_FROM = 256
 
 
 #: Per emitter: children that entered the archive, and finished attempts (failed, duplicate and
@@ -79,6 +91,7 @@ class RunDatabase:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._totals: dict | None = None   # llm_totals(), read once, then kept by record_llm_call
+        self._blob_ids: OrderedDict[bytes, int] = OrderedDict()   # recent digests -> blobs.id
         if read_only:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no run database at {self.path}")
@@ -349,12 +362,8 @@ class RunDatabase:
     # the analysis' view (qdagents.rundata) ---------------------------------------------------------
     def meta(self) -> dict:
         """Every ``meta`` key, its value decoded (text that is not JSON kept as it is)."""
-        def decoded(text):
-            try:
-                return json.loads(text)
-            except (TypeError, ValueError):
-                return text
-        return {r["key"]: decoded(r["value"]) for r in self.execute("SELECT key, value FROM meta")}
+        return {r["key"]: _decoded_json(r["value"])
+                for r in self.execute("SELECT key, value FROM meta")}
 
     def agent_rows(self) -> list[tuple]:
         """``(id, parents, emitter, step, created, status, commit_sha)`` per agent, in creation
@@ -391,13 +400,96 @@ class RunDatabase:
 
     # llm calls ----------------------------------------------------------------------------------
     def record_llm_call(self, **row) -> None:
-        """Stores one LLM exchange (columns of ``llm_calls``; dicts are JSON-encoded)."""
+        """Stores one LLM exchange (columns of ``llm_calls``; dicts are JSON-encoded).
+
+        ``request`` (a dict or its JSON text) is stored packed: each message, and the tool
+        schemas, once per distinct value in ``blobs``, the call keeping their ids in
+        ``request_blobs``; :meth:`llm_exchanges` gives it back whole.
+        """
+        request = row.pop("request", None)
         row = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
         row.setdefault("created", time.time())
         with self._lock:
+            if request is not None:
+                row["request"], row["request_blobs"] = self._packed(request)
             self._insert("llm_calls", row)
             if self._totals is not None:
                 self._count_llm_call(self._totals, row)
+
+    def _packed(self, request) -> tuple[str, str | None]:
+        """``(rest of the request as JSON, {field: blob id(s)} as JSON)``; text that is not a
+        JSON object is kept whole (``None`` for the ids)."""
+        if isinstance(request, str):
+            try:
+                decoded = json.loads(request)
+            except ValueError:
+                return request, None
+            if not isinstance(decoded, dict):
+                return request, None
+            request = decoded
+        if not isinstance(request, dict):
+            return json.dumps(request, default=repr), None
+        rest, refs = dict(request), {}
+        for name in BLOB_FIELDS:
+            value = rest.get(name)
+            if name == "messages" and isinstance(value, list):
+                refs[name] = [self._blob(m) for m in rest.pop(name)]
+            elif value is not None:
+                refs[name] = self._blob(rest.pop(name))
+        return (json.dumps(rest, default=repr),
+                json.dumps(refs, separators=(",", ":")) if refs else None)
+
+    def _blob(self, value) -> int:
+        """The ``blobs`` id of a JSON value, stored the first time it is seen."""
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).digest()[:16]
+        known = self._blob_ids.get(digest)
+        if known is None:
+            packed = zlib.compress(data, 6) if len(data) >= COMPRESS_FROM else data
+            compressed = len(packed) < len(data)
+            self.execute("INSERT OR IGNORE INTO blobs(digest, compressed, data) VALUES (?, ?, ?)",
+                         (digest, int(compressed), packed if compressed else data))
+            known = self.execute("SELECT id FROM blobs WHERE digest = ?", (digest,))[0]["id"]
+        self._blob_ids[digest] = known
+        self._blob_ids.move_to_end(digest)
+        if len(self._blob_ids) > 100_000:   # a cache of the recent ones, not the whole table
+            self._blob_ids.popitem(last=False)
+        return known
+
+    def _blob_values(self, ids: set[int]) -> dict[int, object]:
+        values = {}
+        for chunk in (sorted(ids)[i:i + 500] for i in range(0, len(ids), 500)):
+            for r in self.execute(f"SELECT id, compressed, data FROM blobs WHERE id IN "
+                                  f"({', '.join('?' * len(chunk))})", tuple(chunk)):
+                data = zlib.decompress(r["data"]) if r["compressed"] else bytes(r["data"])
+                values[r["id"]] = json.loads(data.decode("utf-8"))
+        return values
+
+    def llm_exchanges(self, *, agent_id: str | None = None, task_id: str | None = None,
+                      purpose: str | None = None) -> list[dict]:
+        """LLM exchanges in the order they were recorded, each an ``llm_calls`` row with
+        ``request`` rebuilt whole (a dict; text where it was not JSON) and ``response`` decoded.
+        Rows recorded before requests were packed read the same."""
+        where = [(c, v) for c, v in (("agent_id", agent_id), ("task_id", task_id),
+                                     ("purpose", purpose)) if v is not None]
+        sql = "SELECT * FROM llm_calls" + (" WHERE " + " AND ".join(f"{c} = ?" for c, _ in where)
+                                           if where else "") + " ORDER BY id"
+        rows = [dict(r) for r in self.execute(sql, tuple(v for _, v in where))]
+        refs = {}
+        for row in rows:
+            refs[row["id"]] = json.loads(row.pop("request_blobs", None) or "null")
+        ids = {i for r in refs.values() if r for v in r.values()
+               for i in (v if isinstance(v, list) else [v])}
+        values = self._blob_values(ids)
+        for row in rows:
+            row["request"] = _decoded_json(row["request"])
+            if isinstance(row["request"], dict) and refs[row["id"]]:
+                for name, ref in refs[row["id"]].items():
+                    row["request"][name] = ([values[i] for i in ref] if isinstance(ref, list)
+                                            else values[ref])
+            row["response"] = _decoded_json(row["response"])
+        return rows
 
     def find_recording(self, request_hash: str, occurrence: int) -> dict | None:
         """The first successful recorded response for a request, for replay and caching."""
@@ -446,3 +538,11 @@ class RunDatabase:
             totals["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
         totals["cost_usd"] += row.get("cost_usd") or 0
         totals["cache_hits"] += row.get("cached") or 0
+
+
+def _decoded_json(text):
+    """JSON text decoded; other text (or None) as it is."""
+    try:
+        return json.loads(text) if text is not None else None
+    except (TypeError, ValueError):
+        return text
