@@ -130,4 +130,4 @@ def build_evaluator(cfg: dict, *, gateway, descriptors: list | None = None,
         stages=[Stage(**s) for s in ev.get("stages") or cfg["tasks"].get("stages") or []] or None,
         task_budget={"tokens": ev.get("task_tokens"), "usd": ev.get("task_usd")},
         evaluation_budget={"tokens": ev.get("evaluation_tokens"), "usd": ev.get("evaluation_usd")},
-        task_runner=task_runner)
+        task_runner=task_runner, early_stop=ev.get("early_stop", 3))

@@ -171,6 +171,8 @@ def validate(cfg: dict) -> dict:
         _number(cfg, f"evaluation.{key}", integer=True, minimum=1, nullable=True)
     for key in ("task_usd", "evaluation_usd"):
         _number(cfg, f"evaluation.{key}", minimum=0, nullable=True)
+    if "early_stop" in _get(cfg, "evaluation"):   # runs from before the key resume with 3
+        _number(cfg, "evaluation.early_stop", integer=True, minimum=0)
     _stages(cfg, "evaluation.stages", _get(cfg, "evaluation.stages"))
     _stages(cfg, "tasks.stages", _get(cfg, "tasks").get("stages"))
     _choice(cfg, "progress", ["auto", "live", "log", "quiet"])

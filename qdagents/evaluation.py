@@ -340,12 +340,17 @@ class Evaluator:
         task_runner: Runs each stage's tasks at once elsewhere (a :class:`TaskRunner`); None
             runs them here, one after another. With a task runner, ``sandbox`` may be None: the
             agents run in the sandboxes of the runner's workers.
+        early_stop: When an agent's first this many tasks all fail the same way (it timed out,
+            or exited with the same code, on each), the evaluation stops there as a failure with
+            that reason, rather than hold a worker for every task's time limit; 0: never. With a
+            task runner the tasks of a stage run at once, so the check comes after the stage.
     """
 
     def __init__(self, *, suite, sandbox, gateway, descriptors: list,
                  agent_limits: Limits = Limits(seconds=60), test_limits: Limits = Limits(seconds=30),
                  stages: list[Stage] | None = None, task_budget: dict | None = None,
-                 evaluation_budget: dict | None = None, task_runner: TaskRunner | None = None):
+                 evaluation_budget: dict | None = None, task_runner: TaskRunner | None = None,
+                 early_stop: int = 3):
         self.sandbox = sandbox
         self.gateway = gateway
         self.descriptors = list(descriptors)
@@ -355,6 +360,7 @@ class Evaluator:
         self.task_budget = dict(task_budget or {})
         self.evaluation_budget = dict(evaluation_budget or {})
         self.task_runner = task_runner
+        self.early_stop = early_stop
         #: Task id -> why it cannot run here (e.g. its image is missing); left out of the suite.
         self.unavailable = (task_runner.unavailable(list(suite)) if task_runner is not None else
                             {t.id: why for t in suite if (why := t.unavailable(sandbox))})
@@ -381,6 +387,7 @@ class Evaluator:
         results: list[TaskResult] = []
         held_out = set(getattr(self.suite, "held_out", ()))
         remaining = [t for t in self.suite.tasks if t.id not in held_out]
+        seen_total = len(remaining)
         stage_reached = 0
         first = remaining[0].setting if remaining else TaskSetting()
         local = self.task_runner is None
@@ -392,19 +399,24 @@ class Evaluator:
                     batch = remaining if stage.tasks is None else remaining[:stage.tasks]
                 taken = {t.id for t in batch}
                 remaining = [t for t in remaining if t.id not in taken]
-                results += self.run_tasks(agent_id, agent_dir, batch, budget=spent, place=place)
+                results += self.run_tasks(agent_id, agent_dir, batch, budget=spent, place=place,
+                                          done=results)
                 stage_reached = number
                 rate = sum(r.passed for r in results) / max(len(results), 1)
-                if not remaining or rate < stage.threshold or any(r.infra_failure
-                                                                  for r in results):
+                if (not remaining or rate < stage.threshold or self._stopped_early(results)
+                        or any(r.infra_failure for r in results)):
                     break
-            if held_out and not remaining:  # scored apart, only for agents that went all the way
+            if held_out and len(results) == seen_total:  # scored apart, for agents that got through
                 tasks = [t for t in self.suite.tasks if t.id in held_out]
                 results += [dataclasses.replace(r, held_out=True) for r in self.run_tasks(
                     agent_id, agent_dir, tasks, budget=spent, place=place)]
         spoiled = next((r for r in results if r.infra_failure), None)
         if spoiled is not None:
             return self._infra_failed(agent_id, agent_files, results, stage_reached, spoiled)
+        if (stopped := self._stopped_early(results)) and len(results) < seen_total:
+            return self._failed(agent_id, agent_files, results, stage_reached,
+                                f"stopped early: the agent failed the same way on its first "
+                                f"{self.early_stop} tasks ({stopped})")
         seen = [r for r in results if not r.held_out]
         crashed = [r for r in seen if r.exit_code != 0]
         if seen and len(crashed) == len(seen) and not any(r.passed for r in seen):
@@ -491,19 +503,33 @@ class Evaluator:
                 limits=self.agent_limits)
 
     def run_tasks(self, agent_id: str, agent_dir: Path, tasks: list, *, budget=None,
-                  place: Place | None = None) -> list[TaskResult]:
+                  place: Place | None = None, done: list = ()) -> list[TaskResult]:
         """Runs one stage's tasks: here one after another in ``place`` (up to a task that an
-        infrastructure fault spoiled: the rest would say nothing of the agent), or all at once
-        through the task runner."""
+        infrastructure fault spoiled: the rest would say nothing of the agent, or up to an early
+        stop counted with the evaluation's tasks ``done`` before), or all at once through the
+        task runner."""
         if self.task_runner is not None:
             return self.task_runner.run_tasks(agent_id, read_folder(agent_dir), tasks,
                                               new_meter=lambda: self.task_meter(budget))
         results = []
         for task in tasks:
             results.append(self.run_task(agent_id, agent_dir, task, budget=budget, place=place))
-            if results[-1].infra_failure:
+            if results[-1].infra_failure or self._stopped_early([*done, *results]):
                 break
         return results
+
+    def _stopped_early(self, results: list[TaskResult]) -> str | None:
+        """How the first :attr:`early_stop` tasks all failed, when it was the same way each time
+        (the agent's own failure: a time limit, a signal, one exit code), else None. Only the
+        sandbox's account of the agent's process counts, never anything the agent printed."""
+        first = [r for r in results if not r.held_out][:self.early_stop]
+        if not self.early_stop or len(first) < self.early_stop:
+            return None
+        ways = {r.failures[0]["error"] if r.failures and r.failures[0]["kind"] == "agent"
+                else None for r in first if not r.passed}
+        if len(ways) == 1 and None not in ways and not any(r.passed for r in first):
+            return ways.pop()
+        return None
 
     def task_meter(self, evaluation_budget=None):
         """A meter for one agent run, under the per-task budget (inside ``evaluation_budget``)."""
