@@ -33,8 +33,12 @@ system-deps:
 docker-engine: install
 	@bash scripts/docker-engine.sh $(BIN)/qdagents
 
+# Where the time and the bytes go (docs/performance.md): sandbox start-up per command, controller
+# overhead per evaluation at 10^2..10^4 agents with resume and summary times, storage per evaluation.
 bench: install system-deps docker-engine
 	$(BIN)/python experiments/bench_sandbox.py
+	$(BIN)/python experiments/bench_controller.py
+	$(BIN)/python experiments/bench_storage.py
 
 clean:
 	rm -rf $(VENV) runs multirun outputs .pytest_cache

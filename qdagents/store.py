@@ -58,10 +58,11 @@ CREATE TABLE IF NOT EXISTS archive_stats(
 ADDED_COLUMNS = {"evaluations": {"held_out_fitness": "REAL"},
                  "task_results": {"held_out": "INTEGER", "tampering": "TEXT",
                                   "failures": "TEXT"},
-                 "llm_calls": {"request_blobs": "TEXT"}}
+                 "llm_calls": {"request_blobs": "TEXT", "response_blobs": "TEXT"}}
 
 #: Request fields stored once per distinct value in ``blobs`` (a conversation's messages one by
-#: one, the tool schemas whole), so a call costs its new messages, not its whole conversation.
+#: one, the tool schemas whole), so a call costs its new messages, not its whole conversation; a
+#: response's messages go there too (the next request carries each of them again).
 BLOB_FIELDS = ("messages", "tools")
 #: Texts at least this long are stored zlib-compressed (when that makes them smaller).
 COMPRESS_FROM = 256
@@ -404,14 +405,17 @@ class RunDatabase:
 
         ``request`` (a dict or its JSON text) is stored packed: each message, and the tool
         schemas, once per distinct value in ``blobs``, the call keeping their ids in
-        ``request_blobs``; :meth:`llm_exchanges` gives it back whole.
+        ``request_blobs``; the response's messages likewise (``response_blobs``).
+        :meth:`llm_exchanges` and :meth:`find_recording` give both back whole.
         """
-        request = row.pop("request", None)
+        request, response = row.pop("request", None), row.pop("response", None)
         row = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
         row.setdefault("created", time.time())
         with self._lock:
             if request is not None:
                 row["request"], row["request_blobs"] = self._packed(request)
+            if response is not None:
+                row["response"], row["response_blobs"] = self._packed_response(response)
             self._insert("llm_calls", row)
             if self._totals is not None:
                 self._count_llm_call(self._totals, row)
@@ -438,6 +442,29 @@ class RunDatabase:
                 refs[name] = self._blob(rest.pop(name))
         return (json.dumps(rest, default=repr),
                 json.dumps(refs, separators=(",", ":")) if refs else None)
+
+    def _packed_response(self, response) -> tuple[str, str | None]:
+        """``(response without its choices' messages, [blob id per choice] as JSON)``."""
+        decoded = _decoded_json(response) if isinstance(response, str) else response
+        choices = decoded.get("choices") if isinstance(decoded, dict) else None
+        if not isinstance(choices, list) or not choices or not all(
+                isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices):
+            return (response if isinstance(response, str) else json.dumps(response, default=repr),
+                    None)
+        rest = dict(decoded, choices=[{k: v for k, v in c.items() if k != "message"}
+                                      for c in choices])
+        refs = [self._blob(c["message"]) for c in choices]
+        return json.dumps(rest, default=repr), json.dumps(refs, separators=(",", ":"))
+
+    def _whole_response(self, row: dict):
+        """A row's response decoded and, if it was packed, with its messages put back."""
+        response = _decoded_json(row.get("response"))
+        refs = json.loads(row.get("response_blobs") or "null")
+        if refs and isinstance(response, dict):
+            values = self._blob_values(set(refs))
+            for choice, ref in zip(response["choices"], refs):
+                choice["message"] = values[ref]
+        return response
 
     def _blob(self, value) -> int:
         """The ``blobs`` id of a JSON value, stored the first time it is seen."""
@@ -488,32 +515,33 @@ class RunDatabase:
                 for name, ref in refs[row["id"]].items():
                     row["request"][name] = ([values[i] for i in ref] if isinstance(ref, list)
                                             else values[ref])
-            row["response"] = _decoded_json(row["response"])
+            row["response"] = self._whole_response(row)
+            row.pop("response_blobs", None)
         return rows
 
     def find_recording(self, request_hash: str, occurrence: int) -> dict | None:
         """The first successful recorded response for a request, for replay and caching."""
         rows = self.execute(
-            "SELECT response, prompt_tokens, completion_tokens, cost_usd FROM llm_calls "
+            "SELECT * FROM llm_calls "
             "WHERE request_hash = ? AND occurrence = ? AND error IS NULL AND response IS NOT NULL "
             "ORDER BY id LIMIT 1", (request_hash, occurrence))
         if not rows:
             return None
         row = dict(rows[0])
-        row["response"] = json.loads(row["response"])
-        return row
+        return {"response": self._whole_response(row), "prompt_tokens": row["prompt_tokens"],
+                "completion_tokens": row["completion_tokens"], "cost_usd": row["cost_usd"]}
 
     def find_recording_at(self, agent_id: str, task_id: str, position: int) -> dict | None:
         """The response to an agent's ``position``-th request on a task (replay fallback)."""
         rows = self.execute(
-            "SELECT response, prompt_tokens, completion_tokens, error FROM llm_calls "
+            "SELECT * FROM llm_calls "
             "WHERE purpose = 'agent' AND agent_id = ? AND task_id = ? ORDER BY id "
             "LIMIT 1 OFFSET ?", (agent_id, task_id, position))
         if not rows or rows[0]["error"] is not None or rows[0]["response"] is None:
             return None
         row = dict(rows[0])
-        row["response"] = json.loads(row["response"])
-        return row
+        return {"response": self._whole_response(row), "prompt_tokens": row["prompt_tokens"],
+                "completion_tokens": row["completion_tokens"], "error": None}
 
     def llm_totals(self) -> dict:
         """Token and cost totals over every LLM exchange of the run.
