@@ -40,9 +40,13 @@ def test_crashing_agent_is_a_recorded_failure(tmp_path, bwrap_backend):
     agent = tmp_path / "crash"
     agent.mkdir()
     (agent / "agent.py").write_text("raise SystemExit('I give up')\n")
-    result = evaluate(agent, f"sandbox={bwrap_backend}")
-    assert result["fitness"] == 0.0 and "failed to run on every task" in result["failure"]
+    result = evaluate(agent, f"sandbox={bwrap_backend}")            # early_stop: 3 by default
+    assert result["fitness"] == 0.0 and len(result["tasks"]) == 3
+    assert "stopped early" in result["failure"] and "exited with code 1" in result["failure"]
     assert "exited with code 1" in result["tasks"][0]["reason"]
+    every = evaluate(agent, f"sandbox={bwrap_backend}", "evaluation.early_stop=0")
+    assert every["fitness"] == 0.0 and len(every["tasks"]) == 4
+    assert "failed to run on every task" in every["failure"]
 
 
 def test_tasks_check_cli(bwrap_backend):
