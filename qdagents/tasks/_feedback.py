@@ -72,7 +72,8 @@ def _how(failure: Mapping, mode: str) -> str:
     return {"assertion": "assertion failed", "timeout": "timed out",
             "died": "the solution process ended", "boundary": "refused by the boundary",
             "tampering": "tampering", "skipped": "skipped",
-            "test": "the test's own code failed on the solution's result"}.get(kind, "failed")
+            "test": "the test's own code failed on the solution's result",
+            "errored": "errored", "missing": "did not run"}.get(kind, "failed")
 
 
 def task_feedback(results: Iterable, mode: str = "names") -> list[str]:

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Iterator
 
 from qdagents.sandbox import Limits, Mount
-from qdagents.tasks._harness import TestOutcome
+from qdagents.tasks._harness import TestOutcome, TestVerdict
 from qdagents.tasks._task import TaskSetting, check_relative
 
 __all__ = ["CheckoutCache", "RUNNER_HOOKS", "RepositoryTask", "apply_patch", "patched_paths"]
@@ -63,6 +63,8 @@ CACHES = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis"
 START_MARKER = ">>>>> Start Test Output"
 END_MARKER = ">>>>> End Test Output"
 PASSING = ("PASSED", "XFAIL")
+#: A required test's status as the ``kind`` of its failure (what an emitter's feedback names).
+STATUS_KIND = {"FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped", "MISSING": "missing"}
 LOG_CAP = 8_000_000  # bytes of test output read (the tail: summaries come last)
 REASON_CAP = 400
 
@@ -148,7 +150,7 @@ class RepositoryTask:
     def prepare(self, root: Path, *, sandbox, solved: bool = False) -> None:
         """Copies the repository at its base commit into ``root`` (an empty folder); with
         ``solved``, the gold patch applied."""
-        with CACHE.checkout(sandbox, self.image) as base:
+        with CACHE.checkout(sandbox, self.image, base_commit=self.base_commit) as base:
             copy_tree(base, Path(root))
             if solved:
                 write_patched(Path(root), apply_patch(self.patch, base))
@@ -163,7 +165,7 @@ class RepositoryTask:
             return TestOutcome(False, 0, 0, f"task unavailable: {why}")
         with tempfile.TemporaryDirectory(prefix="qdagents-verdict-",
                                          ignore_cleanup_errors=True) as scratch, \
-                CACHE.checkout(sandbox, self.image) as base:
+                CACHE.checkout(sandbox, self.image, base_commit=self.base_commit) as base:
             scratch = Path(scratch)
             testbed, harness = scratch / "testbed", scratch / "harness"
             results = scratch / "results"
@@ -213,19 +215,23 @@ class RepositoryTask:
         if not required:
             return TestOutcome(False, 0, 0, "the instance names no FAIL_TO_PASS or PASS_TO_PASS "
                                             "tests", log=tail)
-        table, failed = [], []
+        table, failed, verdicts = [], [], []
         for group, test in required:
             status = statuses.get(test, "MISSING")
             table.append(f"{status:<8} {group}  {test}")
-            if status not in PASSING:
+            ok = status in PASSING
+            verdicts.append(TestVerdict(name=test, ok=ok, kind="" if ok else STATUS_KIND.get(
+                status, "failed"), error="" if ok else f"{group}: {status.lower()}"))
+            if not ok:
                 failed.append(f"{group} {test}: {status.lower()}")
         report = "\n".join(table) + "\n\n--- test output (tail) ---\n" + tail
         if not failed:
-            return TestOutcome(True, len(required), 0, None, log=report)
+            return TestOutcome(True, len(required), 0, None, log=report, tests=tuple(verdicts))
         reason = f"{len(failed)} of {len(required)} tests failed: " + "; ".join(failed[:3])
         if len(reason) > REASON_CAP:
             reason = reason[:REASON_CAP - 3] + "..."
-        return TestOutcome(False, len(required), len(failed), reason, log=report)
+        return TestOutcome(False, len(required), len(failed), reason, log=report,
+                           tests=tuple(verdicts))
 
     def parse(self, section: str) -> dict[str, str]:
         """Test name -> status (``PASSED``, ``FAILED``, ``ERROR``, ``SKIPPED``, ``XFAIL``)."""
@@ -270,9 +276,12 @@ class CheckoutCache:
         return self._root
 
     @contextmanager
-    def checkout(self, sandbox, image: str, path: str = "/testbed") -> Iterator[Path]:
-        """The base checkout of ``image``'s ``path`` (read it; do not change it)."""
-        key = sandbox.client.images.get(image).id.split(":")[-1] + path.replace("/", "_")
+    def checkout(self, sandbox, image: str, path: str = "/testbed", *,
+                 base_commit: str | None = None) -> Iterator[Path]:
+        """The base checkout of ``image``'s ``path`` (read it; do not change it); with
+        ``base_commit``, its git history cut there (:func:`trim_history`)."""
+        key = sandbox.client.images.get(image).id.split(":")[-1] + path.replace("/", "_") + \
+            (f"@{base_commit}" if base_commit else "")
         with self._lock:
             copying = self._copying.setdefault(key, threading.Lock())
         with copying:  # one copy per image, however many threads ask at once
@@ -286,6 +295,12 @@ class CheckoutCache:
                 if folder.exists():
                     shutil.rmtree(folder)
                 sandbox.copy_out(image, path, folder)
+                if base_commit:
+                    try:
+                        trim_history(folder, base_commit)
+                    except BaseException:
+                        shutil.rmtree(folder, ignore_errors=True)
+                        raise
                 with self._lock:
                     self._entries[key] = (folder, 1)
                     self._evict()
@@ -309,6 +324,51 @@ class CheckoutCache:
 
 #: The cache every repository task of this process uses.
 CACHE = CheckoutCache()
+
+
+class HistoryError(ValueError):
+    """The image's repository is not at the instance's base commit."""
+
+
+def trim_history(repo: Path, base_commit: str) -> None:
+    """Leaves a checkout's git history ending at ``base_commit``: every ref (branches, tags,
+    remotes, stash) deleted, the current branch set to the base, reflogs expired and what is no
+    longer reachable pruned, so ``git log --all`` cannot show the agent the fix that came later
+    (SWE-bench images built before the harness did this kept it: SWE-bench issue 465).
+
+    Raises :class:`HistoryError` when ``HEAD`` is not ``base_commit`` (the image holds another
+    version of the repository than the instance describes). Costs one ``git gc`` per image.
+    """
+    if not (repo / ".git").is_dir():
+        return
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo),
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_DIR": str(repo / ".git"), "GIT_WORK_TREE": str(repo)}
+
+    def git(*args: str, input: str | None = None) -> str:
+        result = subprocess.run(["git", "-c", "safe.directory=*", *args], input=input, env=env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise HistoryError(f"git {args[0]} in the image's repository failed: "
+                               f"{result.stderr.strip()[:300]}")
+        return result.stdout.strip()
+
+    head = git("rev-parse", "--verify", "HEAD^{commit}")
+    if head != base_commit and not (len(base_commit) >= 7 and head.startswith(base_commit)):
+        raise HistoryError(f"the image's repository is at {head[:12]}, not at the instance's "
+                           f"base commit {base_commit[:12]}")
+    branch = subprocess.run(["git", "-c", "safe.directory=*", "symbolic-ref", "-q", "HEAD"],
+                            env=env, capture_output=True, text=True).stdout.strip()
+    refs = git("for-each-ref", "--format=%(refname)").splitlines()
+    git("update-ref", "--no-deref", "HEAD", head)           # detach, so every ref can go
+    git("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in refs))
+    if branch:
+        git("update-ref", branch, head)
+        git("symbolic-ref", "HEAD", branch)
+    for name in ("ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "logs"):
+        if (repo / ".git" / name).exists():
+            remove(repo / ".git" / name)
+    git("reflog", "expire", "--expire=now", "--all")
+    git("gc", "--prune=now", "--quiet")
 
 
 def copy_tree(source: Path, target: Path) -> None:

@@ -180,14 +180,28 @@ def diff(repo: Path, files: dict[str, str]) -> str:
     return patch
 
 
-def make_repository(repo: Path) -> str:
-    """Writes the repository at its base commit into ``repo``; returns the commit hash."""
+#: The message of the commit that fixed the bug upstream: in the image's history, as in SWE-bench
+#: images built before the harness cut history at the base (SWE-bench issue 465).
+FUTURE_MESSAGE = "Fix the window's boundary (the upstream fix)"
+
+
+def make_repository(repo: Path, *, future: bool = False) -> str:
+    """Writes the repository at its base commit into ``repo``; returns the commit hash. With
+    ``future``, the upstream fix is in the history too (a branch, a tag, the reflog), HEAD at
+    the base, as an image that cloned the repository and reset it would have it."""
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     write(repo, FILES)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Sliding-window rate limiter")
-    return git(repo, "rev-parse", "HEAD").strip()
+    base = git(repo, "rev-parse", "HEAD").strip()
+    if future:
+        write(repo, GOLD_FILES)
+        git(repo, "commit", "-q", "-am", FUTURE_MESSAGE)
+        git(repo, "branch", "upstream")
+        git(repo, "tag", "v0.2")
+        git(repo, "reset", "-q", "--hard", base)
+    return base
 
 
 def make_instance(repo: Path) -> dict:
@@ -249,7 +263,7 @@ def build_image(client, base_image: str) -> str:
 def build(client, base_image: str, tag: str) -> None:
     with tempfile.TemporaryDirectory(prefix="qdagents-fixture-image-") as scratch:
         context = Path(scratch)
-        make_repository(context / "testbed")
+        make_repository(context / "testbed", future=True)
         copy_distributions(context / "site")
         (context / "pytest").write_text(PYTEST_SCRIPT)
         (context / "pytest").chmod(0o755)

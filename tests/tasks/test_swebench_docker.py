@@ -23,7 +23,7 @@ from sandbox_support import require_backend
 
 from qdagents.evaluation import Evaluator
 from qdagents.sandbox import DEFAULT_IMAGE, Limits, Mount, make_sandbox
-from qdagents.tasks import check_suite, load_swebench
+from qdagents.tasks import TaskSuite, check_suite, load_swebench
 from qdagents.tasks import _repository
 
 pytestmark = pytest.mark.docker
@@ -282,6 +282,45 @@ def test_short_run_completes(instance, tmp_path):
     summary = json.loads(cli("summary", str(run_dir), "--json").stdout)
     assert summary["evaluated"] == 3 and summary["failed"] == 0
     assert summary["best"]["fitness"] == 1.0
+
+
+def history(repo: Path) -> str:
+    """Everything ``git`` in the repository can show of other commits than HEAD."""
+    def git(*args):
+        return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=repo, text=True,
+                              capture_output=True).stdout
+    return git("log", "--all", "--reflog", "--format=%H %s") + git("tag") + git("branch", "-a") + \
+        git("fsck", "--unreachable", "--no-reflogs")
+
+
+def test_future_history_never_reaches_the_agent(instance, tmp_path):
+    """The image's repository holds the upstream fix (a branch, a tag, the reflog: SWE-bench
+    issue 465); the agent's workspace has the history up to the base commit only."""
+    raw = tmp_path / "raw"
+    instance.sandbox.copy_out(instance.image, "/testbed", raw)
+    assert fixture.FUTURE_MESSAGE in history(raw)          # the leak exists in the image
+    root = workspace(instance, tmp_path, fixed=False)
+    seen = history(root)
+    assert fixture.FUTURE_MESSAGE not in seen and "upstream" not in seen and "v0.2" not in seen
+    assert seen.split()[:1] == [instance.row["base_commit"]] and len(seen.splitlines()) == 2
+    assert not judge(instance, root).passed                 # still the base, still the bug
+    (tmp_path / "fixed").mkdir()
+    fixed = workspace(instance, tmp_path / "fixed", fixed=True)
+    assert judge(instance, fixed).passed
+
+
+def test_an_image_at_another_commit_is_refused(instance, tmp_path):
+    task = dataclasses.replace(instance.task, base_commit="0" * 40)
+    with pytest.raises(_repository.HistoryError, match="not at the instance's base commit"):
+        task.prepare(tmp_path, sandbox=instance.sandbox)
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "agent.py").write_text("print('looking around')\n")
+    evaluator = Evaluator(suite=TaskSuite(name="moved", tasks=[task]), sandbox=instance.sandbox,
+                          gateway=None, descriptors=[])
+    result = evaluator.evaluate("agent", agent)
+    assert result.fitness == 0.0     # a recorded failure of the task's image, not a crash
+    assert result.tasks[0].reason.startswith("could not prepare the task: the image's repository")
 
 
 def test_copy_out_keeps_what_stays_inside(instance, tmp_path):

@@ -140,6 +140,29 @@ def test_parse_pytest_log():
                                      "tests/b.py::test_w": "ERROR"}
 
 
+def test_grade_gives_every_required_test_its_verdict(row, tmp_path):
+    """Per-test verdicts reach the run database's failures and an emitter's feedback (names
+    only by default: never the test patch's source)."""
+    from types import SimpleNamespace
+
+    from qdagents.tasks import task_feedback
+    from qdagents.tasks._repository import END_MARKER, START_MARKER
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    task = dataclasses.replace(load_swebench(path, arch="x86_64")[fixture.INSTANCE_ID],
+                               fail_to_pass=("t.py::new",), pass_to_pass=("t.py::old", "t.py::gone"))
+    output = f"{START_MARKER}\nFAILED t.py::new - AssertionError\nPASSED t.py::old\n{END_MARKER}\n"
+    run = SimpleNamespace(timed_out=False, failure=None, exit_code=1, stderr="")
+    outcome = task.grade(output, run)
+    assert not outcome.passed and (outcome.tests_run, outcome.tests_failed) == (3, 2)
+    assert [(t.name, t.ok, t.kind) for t in outcome.tests] == [
+        ("t.py::new", False, "failed"), ("t.py::old", True, ""), ("t.py::gone", False, "missing")]
+    failures = [{"name": t.name, "kind": t.kind, "error": t.error} for t in outcome.tests if not t.ok]
+    line, = task_feedback([{"task_id": task.id, "passed": False, "failures": failures}])
+    assert "2 hidden test(s) failed: t.py::new: failed; t.py::gone: did not run" in line
+
+
 def test_unknown_repositories_get_the_defaults(row):
     assert harness_specs(row) is None   # without the package, or with it: it has no acme/ratelimit
 
