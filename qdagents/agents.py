@@ -4,7 +4,7 @@ An agent's id is the (abbreviated) hash of the git tree of its folder, so identi
 agent whatever emitter produced it, and it is never evaluated twice. Each agent is a commit whose
 parent commits are its parent agents' commits (two for a crossover), kept alive by a ref
 ``refs/agents/<id>``. The repository is bare: nothing is checked out; agents are materialised on
-demand with ``git archive``.
+demand from its objects.
 
 Adding an agent writes git's loose objects and its ref in-process, and the files of recently seen
 agents are kept in memory: a git subprocess costs ~10 ms, and a step that ran eight of them spent
@@ -16,11 +16,10 @@ git tool still reads the run.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
-import tarfile
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
@@ -50,6 +49,7 @@ class AgentStore:
         self._lock = threading.RLock()
         self._commits: dict[str, str] | None = None      # agent id -> commit, read on first use
         self._files: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._reader: subprocess.Popen | None = None     # git cat-file --batch, started on use
         if not (self.path / "HEAD").exists():
             self.path.mkdir(parents=True, exist_ok=True)
             self._git("init", "--bare", "--quiet", "--initial-branch=main")
@@ -154,12 +154,45 @@ class AgentStore:
         """The agent's files as ``{relative path: text}`` (a copy: the caller may change it)."""
         with self._lock:
             if agent_id not in self._files:
-                with tarfile.open(fileobj=io.BytesIO(self._archive(agent_id))) as tar:
-                    self._remember(agent_id, {
-                        m.name: tar.extractfile(m).read().decode("utf-8", "replace")
-                        for m in tar.getmembers() if m.isfile()})
+                self._remember(agent_id, self._read_tree(f"{self.commit(agent_id)}^{{tree}}"))
             self._files.move_to_end(agent_id)
             return dict(self._files[agent_id])
+
+    def _read_tree(self, tree: str, prefix: str = "") -> dict[str, str]:
+        files = {}
+        kind, body = self._read_object(tree)
+        while body:
+            head, _, rest = body.partition(b"\0")
+            mode, _, name = head.partition(b" ")
+            sha, body = rest[:20].hex(), rest[20:]
+            path = prefix + name.decode("utf-8", "replace")
+            if mode == b"40000":
+                files.update(self._read_tree(sha, path + "/"))
+            elif mode not in (b"160000", b"120000"):     # a submodule, a symlink: not files
+                files[path] = self._read_object(sha)[1].decode("utf-8", "replace")
+        return files
+
+    def _read_object(self, name: str) -> tuple[str, bytes]:
+        """One object through a long-lived ``git cat-file --batch`` (loose or packed alike)."""
+        if self._reader is None or self._reader.poll() is not None:
+            self._reader = subprocess.Popen(
+                ["git", "--git-dir", str(self.path), "cat-file", "--batch"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **_GIT_ENV})
+            weakref.finalize(self, _stop, self._reader)
+        self._reader.stdin.write(name.encode() + b"\n")
+        self._reader.stdin.flush()
+        header = self._reader.stdout.readline().split()
+        if len(header) != 3:
+            raise RuntimeError(f"git cat-file: no object {name!r} in {self.path}")
+        body = self._reader.stdout.read(int(header[2]) + 1)[:-1]
+        return header[1].decode(), body
+
+    def close(self) -> None:
+        """Ends the object reader (a store is still usable after: it starts another)."""
+        with self._lock:
+            if self._reader is not None:
+                _stop(self._reader)
+                self._reader = None
 
     def export(self, agent_id: str, dest: str | Path) -> Path:
         """Writes a runnable copy of the agent into ``dest`` (created; must be empty if it exists)."""
@@ -170,14 +203,6 @@ class AgentStore:
         dest.mkdir(parents=True, exist_ok=True)
         write_files(files, dest)
         return dest
-
-    def _archive(self, agent_id: str) -> bytes:
-        full_env = {**os.environ, **_GIT_ENV}
-        result = subprocess.run(["git", "--git-dir", str(self.path), "archive", "--format=tar",
-                                 self.commit(agent_id)], capture_output=True, env=full_env)
-        if result.returncode != 0:
-            raise RuntimeError(f"git archive failed: {result.stderr.decode().strip()}")
-        return result.stdout
 
     def lineage(self, agent_id: str) -> list[str]:
         """Commit messages from the agent back to the seed (first parents), newest first."""
@@ -231,6 +256,13 @@ def _nest(files: dict[str, str]) -> dict:
             raise ValueError(f"{path!r} is a file and a folder")
         node[name] = text
     return root
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.stdin.close()
+        process.wait(timeout=10)
+    process.stdout.close()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

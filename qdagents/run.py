@@ -193,10 +193,12 @@ class Run:
         return self.scheduler.archive.stats
 
     def close(self) -> None:
-        """Stops what the run started outside this process (a LocalCluster, the relay)."""
+        """Stops what the run started outside this process (a LocalCluster, the relay, the
+        agent store's object reader)."""
         if self.task_runner is not None:
             self.task_runner.close()
             self.task_runner = None
+        self.store.close()
 
 
 def _open_run(run_dir: str | Path) -> RunDatabase:
