@@ -52,7 +52,7 @@ class Run:
 
     def __init__(self, cfg: dict, run_dir: str | Path, *, condition: list[str] | str = "default",
                  executor: Executor | None = None, scheduler: Scheduler | None = None):
-        from qdagents.llm import Budget, Meter
+        from qdagents.llm import Budget, Meter, preflight
 
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -65,6 +65,10 @@ class Run:
         spent = self.db.llm_totals()   # a resumed run continues from what it already used
         run_budget.charge(tokens=spent["tokens"], usd=spent["cost_usd"])
         self.gateway = build_gateway(cfg, db=self.db, run_budget=run_budget)
+        if cfg["llm"].get("mode") != "replay":
+            # every model answers, has its credentials and (with a USD budget) a price, or the
+            # run does not start: a provider problem must never reach an agent's fitness
+            preflight(cfg, gateway=self.gateway).raise_for_problems()
         # executor=dask: the cluster is reached and every worker checked before the run starts
         self.task_runner = build_task_runner(cfg, gateway=self.gateway)
         try:
@@ -80,8 +84,10 @@ class Run:
         def complete(messages: list[dict], *, seed: int, agent_id: str) -> dict:
             request = {"model": llm["emitter_model"], "messages": messages, "seed": seed,
                        "temperature": llm["temperature"]}
-            return self.gateway.complete(request, meter=Meter(), purpose="emitter",
-                                         agent_id=agent_id)
+            # a provider fault raises (LLMFault): the runner retries or pauses, the emitter
+            # is not blamed for a bad edit
+            return self.gateway.complete_or_raise(request, meter=Meter(), purpose="emitter",
+                                                  agent_id=agent_id)
 
         novelty_filter = build_novelty_filter(cfg)
         models = [a.embedding_model for a in self.scheduler.archive.specs if a.against_archive]
@@ -97,7 +103,9 @@ class Run:
             embed=embed,
             executor=executor or ThreadExecutor(int(cfg["workers"])), budget=budget,
             progress=self.progress, novelty_filter=novelty_filter is not None,
-            seed_agent=Path(cfg.get("seed_agent") or seed_agent_dir()))
+            seed_agent=Path(cfg.get("seed_agent") or seed_agent_dir()),
+            fault_retries=int(llm.get("fault_retries", 2)),
+            fault_backoff=float(llm.get("fault_backoff", 10.0)))
         if self.db.get_meta("config") is None:
             self.db.set_meta("config", cfg)
             self.db.set_meta("seed", int(cfg["seed"]))

@@ -25,6 +25,7 @@ from qdagents.agents import AgentStore
 from qdagents.descriptors import code_text
 from qdagents.emitters import EmitFailure, Parent
 from qdagents.evaluation import Evaluation, EvaluationUnavailable
+from qdagents.llm import LLMFault
 from qdagents.scheduler import Plan, Result, Told
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,12 @@ MAX_BARREN_PROPOSALS = 50
 #: Consecutive evaluations that fail inside qdagents itself (not the agent's fault) before the run
 #: stops: a broken sandbox should stop the run, not burn the budget.
 MAX_INTERNAL_ERRORS = 5
+
+
+class ProviderPaused(EvaluationUnavailable):
+    """The provider spoiled work that a wait did not heal, or cannot be used at all (a bad key,
+    no credit, an unknown model): the run stops as if killed, with nothing told that the
+    provider spoiled, and ``qdagents resume`` evaluates those agents again."""
 
 
 class Executor(Protocol):
@@ -120,12 +127,13 @@ class Made:
     """What making a plan's child gave: a stored agent, or why there is none."""
 
     plan: Plan
-    status: str                     # created | failed | rejected
+    status: str                     # created | failed | rejected | lost (``fault`` says why)
     agent_id: str | None = None
     commit: str | None = None
     note: str = ""
     reason: str | None = None
     target: str | None = None
+    fault: str | None = None        # the provider spoiled an emitter call: its fault class
 
 
 class ChildMaker:
@@ -165,6 +173,9 @@ class ChildMaker:
             return self._make(plan, names, neighbours)
         except EmitFailure as exc:
             return Made(plan, "failed", reason=str(exc), target=plan.target)
+        except LLMFault as exc:       # the provider's fault: the emitter is not to blame
+            return Made(plan, "lost", reason=f"{type(exc).__name__}: {exc}"[:400],
+                        target=plan.target, fault=exc.fault)
         except EvaluationUnavailable:   # a cluster worker that cannot run agents: stop the run
             raise
         except Exception as exc:   # a bug of ours must not end the run; record it
@@ -253,11 +264,15 @@ class Runner:
         novelty_filter: True to hand the maker the elites' ids with each plan.
         embed: ``agent_id -> code embedding`` when a descriptor is measured against the archive
             (a resume gives the recorded agents theirs again), else None.
+        fault_retries: How many times in a row work the provider spoiled (an evaluation, or an
+            emitter's call) is tried again, after ``fault_backoff`` seconds doubling each time,
+            before the run pauses (:class:`ProviderPaused`).
     """
 
     def __init__(self, *, source, scheduler, db, store: AgentStore, make: ChildMaker,
                  evaluate: AgentEvaluation, executor: Executor, budget: dict, progress,
-                 seed_agent: Path, novelty_filter: bool = False, embed: Callable | None = None):
+                 seed_agent: Path, novelty_filter: bool = False, embed: Callable | None = None,
+                 fault_retries: int = 2, fault_backoff: float = 10.0):
         self.source, self.scheduler, self.db, self.store = source, scheduler, db, store
         self.make, self.evaluate, self.executor = make, evaluate, executor
         self.budget, self.progress, self.seed_agent = budget, progress, Path(seed_agent)
@@ -266,6 +281,11 @@ class Runner:
         self.evaluated = self.failures = 0
         self.first_failure: str | None = None
         self._internal_errors = self._barren = 0
+        self.fault_retries, self.fault_backoff = fault_retries, fault_backoff
+        self._faults = 0                  # provider faults in a row
+        self._retry: list[Plan] = []      # evaluations the provider spoiled, to run again
+        self._quiet_until = 0.0           # no new work before this (monotonic): backing off
+        self._fault_halt: str | None = None
         self._started: dict[int, float] = {}    # step -> when its work began
         self._elapsed_before = float(db.get_meta("elapsed_seconds", 0.0))
         self._clock = time.monotonic()
@@ -280,7 +300,11 @@ class Runner:
         try:
             while True:
                 while (halt is None and len(in_flight) < self.executor.workers
+                       and time.monotonic() >= self._quiet_until
                        and self._stop_reason(len(in_flight)) is None):
+                    if self._retry:
+                        self._submit_evaluation(in_flight, self._retry.pop(0))
+                        continue
                     if queue:
                         self._submit_evaluation(in_flight, queue.pop(0))
                         continue
@@ -288,6 +312,9 @@ class Runner:
                     if plan is None:
                         break
                     self._submit_make(in_flight, plan)
+                if not in_flight and halt is None and time.monotonic() < self._quiet_until:
+                    time.sleep(self._quiet_until - time.monotonic())     # the backoff
+                    continue
                 if not in_flight:
                     told = self.source.unstick() if halt is None else None
                     if told is not None:
@@ -333,6 +360,11 @@ class Runner:
         plan = made.plan
         record = dict(step=plan.step, emitter=plan.emitter, parents=plan.parent_ids,
                       parent_elite=plan.parent_elite, target=made.target)
+        if made.fault:      # the provider's doing, not the emitter's: not told, not barren
+            self.db.add_proposal(**record, status="lost", reason=made.reason)
+            self._started.pop(plan.step, None)
+            self._provider_fault(made.fault, f"step {plan.step}'s emitter call: {made.reason}")
+            return
         if made.status == "created":
             if self.db.add_agent(agent_id=made.agent_id, commit_sha=made.commit,
                                  parents=plan.parent_ids, emitter=plan.emitter, step=plan.step,
@@ -352,11 +384,33 @@ class Runner:
             self._record(told)
 
     def _evaluated(self, plan: Plan, evaluation: Evaluation) -> None:
-        """An evaluation came back. (Provider-fault handling would decide here to submit it again
-        rather than tell it, when its failure is the infrastructure's, not the agent's.)"""
-        self._barren = 0
+        """An evaluation came back. One the provider spoiled says nothing of the agent: it is
+        not told (no archive, no fitness, no budget used) but tried again, and the agent stays
+        pending in the run database until an evaluation of its own is told."""
+        if evaluation.infra_failure:
+            self._retry.append(plan)
+            self._provider_fault(evaluation.infra_failure,
+                                 f"agent {evaluation.agent_id}'s evaluation: {evaluation.failure}")
+            return
+        self._barren = self._faults = 0
         for told in self.source.tell(Result(plan, evaluation=evaluation, target=plan.target)):
             self._record(told)
+
+    def _provider_fault(self, fault: str, what: str) -> None:
+        """Backs off, or stops: ``fatal`` at once, ``provider`` after ``fault_retries`` waits
+        that did not heal it, ``budget`` as a budget does (the work stays pending)."""
+        if fault == "budget":
+            self._fault_halt = f"the run's budget was used up during {what}"
+            return
+        self._faults += 1
+        if fault != "provider" or self._faults > self.fault_retries:
+            why = "cannot be used" if fault != "provider" else \
+                f"failed {self._faults} times in a row"
+            raise ProviderPaused(f"the provider {why} (last: {what}); nothing it spoiled was "
+                                 "scored")
+        wait = self.fault_backoff * 2 ** (self._faults - 1)
+        self._quiet_until = time.monotonic() + wait
+        self.progress.message(f"provider fault ({what}); trying again in {wait:.0f} s")
 
     def _record(self, told: Told) -> None:
         """Writes what a tell did: the evaluation, the insertion, the landing, the statistics."""
@@ -448,6 +502,8 @@ class Runner:
         return None
 
     def _halt_reason(self) -> str | None:
+        if self._fault_halt:
+            return self._fault_halt
         if self._internal_errors >= MAX_INTERNAL_ERRORS:
             return (f"{MAX_INTERNAL_ERRORS} evaluations in a row failed inside qdagents "
                     "(see the log)")

@@ -78,12 +78,13 @@ def test_a_run_through_an_openai_compatible_server(tmp_path, bwrap_backend):
     assert set(models) == {"local-coder", "local-mutator"}
 
 
-def test_evaluations_spoiled_by_a_provider_that_died_mid_run_get_no_fitness(tmp_path,
-                                                                           bwrap_backend):
-    """The provider dies after 25 requests. Evaluations it spoiled are infrastructure
-    failures: recorded with no fitness and a 'provider fault' reason, never in the archive; the
-    agents evaluated before it died keep their results. (Retrying them and resuming the run come
-    with the runner.)"""
+def test_a_run_whose_provider_dies_pauses_and_resumes_with_nothing_lost(tmp_path,
+                                                                        bwrap_backend):
+    """The provider dies after 25 requests. What it spoiled (an evaluation, an emitter's call)
+    is never scored: it is tried again after a backoff, and when that does not heal it the run
+    pauses (exit 2, naming ``qdagents resume``), its agents pending. The provider comes back;
+    the resume evaluates them and finishes the budget, and no row anywhere holds a provider
+    fault as an agent's result."""
 
     class Dying(OfflineOverHTTP):
         seen = []
@@ -92,26 +93,37 @@ def test_evaluations_spoiled_by_a_provider_that_died_mid_run_get_no_fitness(tmp_
     server = ThreadingHTTPServer(("127.0.0.1", 0), Dying)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     run_dir = tmp_path / "run"
+    env = {**os.environ, "OPENAI_API_KEY": "sk-local-test"}
     try:
-        result = subprocess.run(
+        paused = subprocess.run(
             [sys.executable, "-m", "qdagents.cli", "run", "llm.agent_model=openai/local-coder",
              "llm.emitter_model=openai/local-mutator",
              f"llm.api_base=http://127.0.0.1:{server.server_address[1]}/v1",
-             "llm.max_retries=0", "budget.evaluations=5", "tasks.limit=3", "workers=1",
-             "progress=quiet", f"sandbox={bwrap_backend}", f"hydra.run.dir={run_dir}"],
-            capture_output=True, text=True, timeout=600,
-            env={**os.environ, "OPENAI_API_KEY": "sk-local-test"})
+             "llm.max_retries=0", "llm.fault_retries=1", "llm.fault_backoff=0.2",
+             "budget.evaluations=5", "tasks.limit=3", "workers=1", "progress=quiet",
+             f"sandbox={bwrap_backend}", f"hydra.run.dir={run_dir}"],
+            capture_output=True, text=True, timeout=600, env=env)
+        assert paused.returncode == 2, paused.stderr[-3000:]
+        assert "the provider failed 2 times in a row" in paused.stderr
+        assert f"qdagents resume {run_dir}" in paused.stderr
+        db = sqlite3.connect(run_dir / "run.sqlite")
+        scored = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        assert 1 <= scored < 5
+        assert not db.execute("SELECT 1 FROM evaluations WHERE failure LIKE 'provider%'"
+                              " OR fitness IS NULL").fetchall()
+        faults = [r[0] for r in db.execute("SELECT error FROM llm_calls WHERE error IS NOT NULL")]
+        assert faults and all(" (provider): " in e for e in faults)
+        db.close()
+
+        Dying.dies_after = None          # the provider is back
+        resumed = subprocess.run([sys.executable, "-m", "qdagents.cli", "resume", str(run_dir)],
+                                 capture_output=True, text=True, timeout=600, env=env)
     finally:
         server.shutdown()
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     db = sqlite3.connect(run_dir / "run.sqlite")
-    rows = db.execute("SELECT agent_id, fitness, failure FROM evaluations ORDER BY seq").fetchall()
-    spoiled = [r for r in rows if r[2] and r[2].startswith("provider fault")]
-    healthy = [r for r in rows if not r[2]]
-    assert spoiled and healthy, rows
-    assert all(fitness is None for _, fitness, _ in spoiled)
-    assert "unreachable" in spoiled[0][2]
-    archived = {r[0] for r in db.execute("SELECT agent_id FROM insertions")}
-    assert archived and not archived & {r[0] for r in spoiled}
-    faults = [r[0] for r in db.execute("SELECT error FROM llm_calls WHERE error IS NOT NULL")]
-    assert faults and all(" (provider): " in e for e in faults)
+    rows = db.execute("SELECT agent_id, fitness, failure FROM evaluations").fetchall()
+    assert len(rows) == 5 and len({r[0] for r in rows}) == 5
+    assert not [r for r in rows if r[1] is None or (r[2] or "").startswith("provider")], rows
+    assert not db.execute("SELECT id FROM agents WHERE status = 'pending'").fetchall()
+    assert db.execute("SELECT COUNT(*) FROM insertions").fetchone()[0] == 5

@@ -33,6 +33,10 @@ def validate_llm(cfg: dict) -> dict:
     if max_tokens is not None and (not isinstance(max_tokens, numbers.Integral)
                                    or isinstance(max_tokens, bool) or max_tokens < 1):
         raise _error(f"llm.max_tokens: expected an integer >= 1 or null, got {max_tokens!r}")
+    for key, kind in (("fault_retries", numbers.Integral), ("fault_backoff", numbers.Real)):
+        value = llm.get(key, 0)
+        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
+            raise _error(f"llm.{key}: expected a number >= 0, got {value!r}")
     prices = llm.get("prices") or {}
     if not isinstance(prices, dict):
         raise _error(f"llm.prices: expected {{model: {{input_per_mtok, output_per_mtok}}}}, "

@@ -172,3 +172,69 @@ def test_replay_source_tells_in_the_recorded_order():
     assert source.stop_reason() is None
     assert source.unstick() == [] and "never evaluated" in source.diverged[0]
     assert source.stop_reason().startswith("replayed the recorded run, DIVERGED in 1 place")
+
+
+class SpoilingEvaluator(CodeEvaluator):
+    """The provider spoils evaluations number ``spoiled`` (1-based) with fault class ``fault``."""
+
+    def __init__(self, fault: str, spoiled: set[int]):
+        super().__init__()
+        self.fault, self.spoiled = fault, spoiled
+
+    def evaluate(self, agent_id, agent_dir):
+        evaluation = super().evaluate(agent_id, agent_dir)
+        if self.calls in self.spoiled:
+            evaluation.fitness, evaluation.infra_failure = float("nan"), self.fault
+            evaluation.failure = f"provider fault on task t0: {self.fault}"
+        return evaluation
+
+
+def test_a_spoiled_evaluation_is_tried_again_not_scored(tmp_path):
+    evaluator = SpoilingEvaluator("provider", {2, 3})      # two in a row: within the retries
+    runner = make_runner(tmp_path, budget=6, evaluator=evaluator)
+    runner.fault_backoff = 0.01
+    assert runner.run() == "evaluation budget (6) reached"
+    assert evaluator.calls == 8 and runner.evaluated == 6 and runner.failures == 0
+    rows = runner.db.execute("SELECT agent_id, failure FROM evaluations")
+    assert len(rows) == 6 == len({r["agent_id"] for r in rows}) and not any(r["failure"] for r in rows)
+
+
+@pytest.mark.parametrize("fault, spoiled", [("provider", set(range(2, 99))), ("fatal", {2})])
+def test_a_provider_that_does_not_heal_pauses_the_run_and_resume_goes_on(tmp_path, fault, spoiled):
+    from qdagents.runner import ProviderPaused
+
+    runner = make_runner(tmp_path, budget=6, evaluator=SpoilingEvaluator(fault, spoiled))
+    runner.fault_backoff = 0.01
+    with pytest.raises(ProviderPaused, match="cannot be used" if fault == "fatal" else
+                       "failed 3 times in a row"):
+        runner.run()
+    assert runner.db.get_meta("status") == "interrupted"
+    # (two workers: one evaluation may finish beside the spoiled ones)
+    assert len(runner.db.evaluation_order()) < 6 and runner.db.pending_agents()
+    runner.db.close()
+    again = make_runner(tmp_path, budget=6)
+    assert again.run() == "evaluation budget (6) reached"
+    assert len(set(again.db.evaluation_order())) == 6 and not again.db.pending_agents()
+
+
+def test_a_provider_fault_in_an_emitter_call_is_not_a_barren_proposal(tmp_path):
+    from qdagents.llm import ProviderFault
+
+    class Flaky(RandomStructural):
+        calls = 0
+
+        def propose(self, parents, **kwargs):
+            Flaky.calls += 1
+            if Flaky.calls <= 2:
+                raise ProviderFault("the provider is unreachable")
+            return super().propose(parents, **kwargs)
+
+    runner = make_runner(tmp_path, budget=4, emitter=Flaky(name="flaky"))
+    runner.fault_backoff = 0.01
+    assert runner.run() == "evaluation budget (4) reached"
+    lost = runner.db.execute("SELECT reason FROM proposals WHERE status = 'lost'")
+    assert len(lost) == 2 and "unreachable" in lost[0]["reason"]
+    # the emitter's record counts its own attempts only: lost proposals are not its doing
+    attempts = runner.db.execute("SELECT COUNT(*) AS n FROM proposals WHERE step > 0 AND "
+                                 "status NOT IN ('lost', 'in_flight')")[0]["n"]
+    assert sum(runner.scheduler.record["flaky"]) == attempts >= 3
