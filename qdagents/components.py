@@ -31,7 +31,10 @@ def descriptor_specs(cfg: dict) -> list[Descriptor]:
 
 
 def build_scheduler(cfg: dict) -> Scheduler:
-    """The scheduler a config describes: archive over the descriptor axes, selection, emitters."""
+    """The scheduler a config describes: archive over the descriptor axes, selection, emitters,
+    and the emitters' model ensemble."""
+    from qdagents.llm import make_model_chooser
+
     axes = descriptor_specs(cfg)
     seed = int(cfg["seed"])
     return Scheduler(
@@ -40,7 +43,8 @@ def build_scheduler(cfg: dict) -> Scheduler:
         selection=plugins.selection(cfg["selection"], ranges=[(a.low, a.high) for a in axes]),
         weights={name: spec.get("weight", 1.0) for name, spec in cfg["emitters"].items()},
         seed=seed, pool=cfg["selection"].get("pool", "archive"),
-        bandit=bool(cfg.get("emitter_bandit")))
+        bandit=bool(cfg.get("emitter_bandit")),
+        models=make_model_chooser(cfg["llm"]) if cfg["llm"].get("emitter_ensemble") else None)
 
 
 def build_novelty_filter(cfg: dict) -> NoveltyFilter | None:

@@ -51,7 +51,7 @@ class ReplaySource:
         recorded = self.proposals.popleft()
         return Plan(step=recorded["step"], emitter=recorded["emitter"], parents=tuple(parents),
                     parent_elite=recorded["parent_elite"], target=recorded["target"],
-                    seed=self.scheduler.seed)
+                    seed=self.scheduler.seed, model=recorded.get("model"))
 
     def tell(self, result: Result) -> list[Told]:
         """Holds an evaluated result until the recorded order reaches it; tells what may be told."""

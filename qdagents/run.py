@@ -67,8 +67,9 @@ class Run:
         self.gateway = build_gateway(cfg, db=self.db, run_budget=run_budget)
         if cfg["llm"].get("mode") != "replay":
             # every model answers, has its credentials and (with a USD budget) a price, or the
-            # run does not start: a provider problem must never reach an agent's fitness
-            preflight(cfg, gateway=self.gateway).raise_for_problems()
+            # run does not start: a provider problem must never reach an agent's fitness. Its
+            # few-token probes are not the run's (not recorded: a replay makes none)
+            preflight(cfg).raise_for_problems()
         # executor=dask: the cluster is reached and every worker checked before the run starts
         self.task_runner = build_task_runner(cfg, gateway=self.gateway)
         try:
@@ -81,13 +82,15 @@ class Run:
         self.progress = Progress(mode=cfg.get("progress", "auto"), budget=budget)
         llm = cfg["llm"]
 
-        def complete(messages: list[dict], *, seed: int, agent_id: str) -> dict:
-            request = {"model": llm["emitter_model"], "messages": messages, "seed": seed,
-                       "temperature": llm["temperature"]}
+        def complete(messages: list[dict], *, seed: int, agent_id: str, model: str | None = None,
+                     meter=None) -> dict:
+            """An emitter's call, to the plan's model (an ensemble's draw) or the one model."""
+            request = {"model": model or llm["emitter_model"], "messages": messages,
+                       "seed": seed, "temperature": llm["temperature"]}
             # a provider fault raises (LLMFault): the runner retries or pauses, the emitter
             # is not blamed for a bad edit
-            return self.gateway.complete_or_raise(request, meter=Meter(), purpose="emitter",
-                                                  agent_id=agent_id)
+            return self.gateway.complete_or_raise(request, meter=meter or Meter(),
+                                                  purpose="emitter", agent_id=agent_id)
 
         novelty_filter = build_novelty_filter(cfg)
         models = [a.embedding_model for a in self.scheduler.archive.specs if a.against_archive]
@@ -180,13 +183,16 @@ class Run:
             qdagents.evaluation.EvaluationUnavailable: a cluster worker became unusable; the
                 run stopped as if killed (``qdagents resume`` continues it).
         """
+        from qdagents.llm import emitter_models
+
         llm = self.cfg["llm"]
         where = (f"sandbox {self.evaluator.sandbox.name}" if self.task_runner is None else
                  f"sandbox {self.cfg['sandbox'].get('backend', 'plug-in')} on {self.task_runner}")
         self.progress.message(
             f"run {self.run_dir}: {len(self.evaluator.suite)} tasks ({self.evaluator.suite.name}), "
             f"{where}, agents' model {llm['agent_model']}, "
-            f"emitters' model {llm['emitter_model']}, {self.cfg['workers']} worker(s)")
+            f"emitters' model {' | '.join(emitter_models(llm))}, "
+            f"{self.cfg['workers']} worker(s)")
         try:
             stop = self.runner.run()
         except (KeyboardInterrupt, EvaluationUnavailable) as exc:

@@ -134,6 +134,7 @@ class Made:
     reason: str | None = None
     target: str | None = None
     fault: str | None = None        # the provider spoiled an emitter call: its fault class
+    cost_usd: float = 0.0           # what the emitter's LLM calls for this child cost
 
 
 class ChildMaker:
@@ -169,20 +170,25 @@ class ChildMaker:
                       descriptors=dict(zip(names, record["descriptors"])), feedback=feedback)
 
     def __call__(self, plan: Plan, names: list[str], neighbours: tuple[str, ...]) -> Made:
+        from qdagents.llm import Meter
+
+        meter = Meter()        # what this child's emitter calls cost (a model bandit's price)
         try:
-            return self._make(plan, names, neighbours)
+            return dataclasses.replace(self._make(plan, names, neighbours, meter),
+                                       cost_usd=meter.cost_usd)
         except EmitFailure as exc:
-            return Made(plan, "failed", reason=str(exc), target=plan.target)
+            return Made(plan, "failed", reason=str(exc), target=plan.target,
+                        cost_usd=meter.cost_usd)
         except LLMFault as exc:       # the provider's fault: the emitter is not to blame
             return Made(plan, "lost", reason=f"{type(exc).__name__}: {exc}"[:400],
-                        target=plan.target, fault=exc.fault)
+                        target=plan.target, fault=exc.fault, cost_usd=meter.cost_usd)
         except EvaluationUnavailable:   # a cluster worker that cannot run agents: stop the run
             raise
         except Exception as exc:   # a bug of ours must not end the run; record it
             log.error("internal error in step %s:\n%s", plan.step, traceback.format_exc())
             return Made(plan, "failed", reason=f"internal error: {exc!r}", target=plan.target)
 
-    def _make(self, plan: Plan, names: list[str], neighbours: tuple[str, ...]) -> Made:
+    def _make(self, plan: Plan, names: list[str], neighbours: tuple[str, ...], meter) -> Made:
         parents = [self.parent(p, names) for p in plan.parents]
         rng = plan.rng()
         call_seed = int(rng.integers(2**31))
@@ -190,7 +196,8 @@ class ChildMaker:
         proposal = emitter.propose(
             parents, rng=rng, target=plan.target,
             complete=lambda messages: self.complete(messages, seed=call_seed,
-                                                    agent_id=parents[0].id),
+                                                    agent_id=parents[0].id, model=plan.model,
+                                                    meter=meter),
             workshop=self.workshop(plan.step) if emitter.needs_workshop else None)
         if self.novelty_filter is not None:
             too_similar = self.novelty_filter.too_similar(
@@ -286,6 +293,7 @@ class Runner:
         self._retry: list[Plan] = []      # evaluations the provider spoiled, to run again
         self._quiet_until = 0.0           # no new work before this (monotonic): backing off
         self._fault_halt: str | None = None
+        self._emit_cost: dict[int, float] = {}   # step -> its emitter calls' cost, until told
         self._started: dict[int, float] = {}    # step -> when its work began
         self._elapsed_before = float(db.get_meta("elapsed_seconds", 0.0))
         self._clock = time.monotonic()
@@ -359,7 +367,8 @@ class Runner:
     def _made(self, in_flight: dict, made: Made) -> None:
         plan = made.plan
         record = dict(step=plan.step, emitter=plan.emitter, parents=plan.parent_ids,
-                      parent_elite=plan.parent_elite, target=made.target)
+                      parent_elite=plan.parent_elite, target=made.target, model=plan.model,
+                      cost_usd=made.cost_usd)
         if made.fault:      # the provider's doing, not the emitter's: not told, not barren
             self.db.add_proposal(**record, status="lost", reason=made.reason)
             self._started.pop(plan.step, None)
@@ -370,6 +379,7 @@ class Runner:
                                  parents=plan.parent_ids, emitter=plan.emitter, step=plan.step,
                                  note=made.note):
                 self.db.add_proposal(**record, status="created", agent_id=made.agent_id)
+                self._emit_cost[plan.step] = made.cost_usd
                 self._submit_evaluation(in_flight, dataclasses.replace(
                     plan, agent_id=made.agent_id, target=made.target))
                 return
@@ -380,7 +390,8 @@ class Runner:
             status = made.status
         self._barren += 1
         self._started.pop(plan.step, None)
-        for told in self.source.tell(Result(plan, status=status, target=made.target)):
+        for told in self.source.tell(Result(plan, status=status, target=made.target,
+                                            cost_usd=made.cost_usd)):
             self._record(told)
 
     def _evaluated(self, plan: Plan, evaluation: Evaluation) -> None:
@@ -393,7 +404,9 @@ class Runner:
                                  f"agent {evaluation.agent_id}'s evaluation: {evaluation.failure}")
             return
         self._barren = self._faults = 0
-        for told in self.source.tell(Result(plan, evaluation=evaluation, target=plan.target)):
+        cost = self._emit_cost.pop(plan.step, 0.0)
+        for told in self.source.tell(Result(plan, evaluation=evaluation, target=plan.target,
+                                            cost_usd=cost)):
             self._record(told)
 
     def _provider_fault(self, fault: str, what: str) -> None:
@@ -449,8 +462,8 @@ class Runner:
         barren, evaluated = self.db.history()
         seed = self.scheduler.seed
         for item in barren:
-            self.scheduler.tell(Result(self._plan(item, seed), status=item["status"]),
-                                recorded=True)
+            self.scheduler.tell(Result(self._plan(item, seed), status=item["status"],
+                                       cost_usd=item.get("cost_usd") or 0.0), recorded=True)
         embed = self.embed
         for item in evaluated:
             evaluation = Evaluation(agent_id=item["agent_id"], fitness=item["fitness"],
@@ -459,12 +472,15 @@ class Runner:
             if embed is not None and not evaluation.failure:
                 evaluation.embedding = embed(evaluation.agent_id)
             self.scheduler.tell(Result(self._plan(item, seed), evaluation=evaluation,
-                                       target=item["target"]), recorded=True)
+                                       target=item["target"], cost_usd=item.get("cost_usd") or 0.0),
+                                recorded=True)
             self._count(evaluation)
         self.scheduler.next_step = max(self.scheduler.next_step, self.db.next_step())
         self.db.mark_lost()
+        pending = self.db.pending()
         queue = [dataclasses.replace(self._plan(item, seed), agent_id=item["agent_id"])
-                 for item in self.db.pending()]
+                 for item in pending]
+        self._emit_cost.update({item["step"]: item.get("cost_usd") or 0.0 for item in pending})
         if not self.db.count_agents():
             agent_id, commit = self.store.add_folder(self.seed_agent, message="seed agent")
             self.db.add_agent(agent_id=agent_id, commit_sha=commit, parents=[], emitter="seed",
@@ -481,7 +497,8 @@ class Runner:
                                                          "descriptors": [], "seq": 0}
                         for p in item["parents"])
         return Plan(step=item["step"], emitter=item["emitter"], parents=parents,
-                    parent_elite=item["parent_elite"], target=item["target"], seed=seed)
+                    parent_elite=item["parent_elite"], target=item["target"], seed=seed,
+                    model=item.get("model"))
 
     # -- stopping ---------------------------------------------------------------------------------
     def _stop_reason(self, pending: int) -> str | None:

@@ -48,6 +48,7 @@ class Plan:
     target: str | None = None             # descriptor target for a directed emitter
     seed: int = 0
     agent_id: str | None = None
+    model: str | None = None              # the emitter's model, drawn from an ensemble
 
     @property
     def parent_ids(self) -> list[str]:
@@ -69,12 +70,15 @@ class Result:
         evaluation: The :class:`qdagents.evaluation.Evaluation` of the new agent (a failed
             evaluation included); None when no new agent was made.
         target: The target the child was aimed at (the emitter's own draw when the plan had none).
+        cost_usd: What the emitter's LLM calls for this child cost (a model ensemble's bandit
+            weighs entries per USD).
     """
 
     plan: Plan
     status: str = "created"
     evaluation: Any = None
     target: str | None = None
+    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,11 +119,14 @@ class Scheduler:
             evaluation did not fail, as in DGM).
         bandit: Choose emitters by Thompson sampling on how often their children entered the
             archive (Thompson 1933; ShinkaEvolve's adaptive choice of LLM) instead of by weight.
+        models: Which model an emitter calls for each child
+            (:class:`qdagents.llm.ModelChooser`: ``llm.emitter_ensemble``), told each child's
+            fate and cost; None: the emitters' one model.
     """
 
     def __init__(self, *, archive, emitters: Mapping[str, Any], selection, seed: int = 0,
                  weights: Mapping[str, float] | None = None, pool: str = "archive",
-                 bandit: bool = False):
+                 bandit: bool = False, models=None):
         if pool not in ("archive", "all"):
             raise ValueError(f"pool must be 'archive' or 'all', got {pool!r}")
         if not emitters:
@@ -129,7 +136,7 @@ class Scheduler:
             raise ValueError(f"emitter weights must be >= 0 with a positive sum, got {weights}")
         self.archive, self.selection, self.seed = archive, selection, int(seed)
         self.emitters, self.weights = dict(emitters), w / w.sum()
-        self.pool, self.bandit = pool, bool(bandit)
+        self.pool, self.bandit, self.models = pool, bool(bandit), models
         self.next_step = 1                      # step 0 is the seed agent
         self.told = 0                           # evaluations told so far (the last one's seq)
         self.children: dict[str, int] = {}      # agent id -> children evaluated
@@ -157,9 +164,12 @@ class Scheduler:
                                               curiosity=self.curiosity)[0]
         target = (target_toward_empty_neighbour(self.archive, chosen[0]["descriptors"], rng)
                   if emitter.directed else None)
+        # the model has a stream of its own: an ensemble changes no other draw of the step
+        model = (self.models.choose(np.random.default_rng([self.seed, step, 2]))
+                 if self.models is not None else None)
         return Plan(step=step, emitter=name, parents=tuple(self._valid[c["id"]] for c in chosen),
                     parent_elite=all(self.archive.is_elite(c["id"]) for c in chosen),
-                    target=target, seed=self.seed)
+                    target=target, seed=self.seed, model=model)
 
     def _candidates(self) -> list[dict]:
         if self.pool == "all":
@@ -187,7 +197,7 @@ class Scheduler:
         plan = result.plan
         self.next_step = max(self.next_step, plan.step + 1)
         if result.evaluation is None:           # no new agent: failed, duplicate or rejected
-            self._count(plan, entered=False)
+            self._count(plan, entered=False, cost_usd=result.cost_usd)
             return Told(result)
         evaluation = self._measure_against_archive(result.evaluation, recorded)
         self.told += 1
@@ -208,13 +218,15 @@ class Scheduler:
         for parent in set(plan.parent_ids):
             self.curiosity[parent] = self.curiosity.get(parent, 0.0) + (
                 CURIOSITY_SUCCESS if told.entered else CURIOSITY_FAILURE)
-        self._count(plan, entered=told.entered)
+        self._count(plan, entered=told.entered, cost_usd=result.cost_usd)
         return told
 
-    def _count(self, plan: Plan, *, entered: bool) -> None:
+    def _count(self, plan: Plan, *, entered: bool, cost_usd: float) -> None:
         if plan.step > 0:                       # the seed agent is no emitter's attempt
             counts = self.record.setdefault(plan.emitter, [0, 0])
             counts[0 if entered else 1] += 1
+            if self.models is not None and plan.model in self.models.models:
+                self.models.tell(plan.model, entered=entered, cost_usd=cost_usd)
 
     def _measure_against_archive(self, evaluation, recorded: bool):
         """Descriptors measured against the elites now in the archive (code novelty)."""

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS agents(
     created REAL, status TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS proposals(
     step INTEGER PRIMARY KEY, emitter TEXT, parents TEXT, status TEXT, agent_id TEXT,
-    reason TEXT, target TEXT, parent_elite INTEGER, created REAL, landed INTEGER);
+    reason TEXT, target TEXT, parent_elite INTEGER, created REAL, landed INTEGER, model TEXT,
+    cost_usd REAL);
 CREATE TABLE IF NOT EXISTS evaluations(
     agent_id TEXT PRIMARY KEY, seq INTEGER UNIQUE, fitness REAL, descriptors TEXT,
     tokens INTEGER, cost_usd REAL, tasks_run INTEGER, tasks_passed INTEGER, stage INTEGER,
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS archive_stats(
 ADDED_COLUMNS = {"evaluations": {"held_out_fitness": "REAL"},
                  "task_results": {"held_out": "INTEGER", "tampering": "TEXT",
                                   "failures": "TEXT"},
-                 "llm_calls": {"request_blobs": "TEXT", "response_blobs": "TEXT"}}
+                 "llm_calls": {"request_blobs": "TEXT", "response_blobs": "TEXT"},
+                 "proposals": {"model": "TEXT", "cost_usd": "REAL"}}
 
 #: Request fields stored once per distinct value in ``blobs`` (a conversation's messages one by
 #: one, the tool schemas whole), so a call costs its new messages, not its whole conversation; a
@@ -156,11 +158,14 @@ class RunDatabase:
 
     def add_proposal(self, *, step: int, emitter: str, parents: list[str], status: str,
                      agent_id: str | None = None, reason: str | None = None,
-                     target: str | None = None, parent_elite: bool | None = None) -> None:
-        """Records one attempt to make a child: created, duplicate (code seen before) or failed."""
+                     target: str | None = None, parent_elite: bool | None = None,
+                     model: str | None = None, cost_usd: float | None = None) -> None:
+        """Records one attempt to make a child: created, duplicate (code seen before) or failed;
+        ``model`` is the emitter's model and ``cost_usd`` what its calls cost."""
         self._insert("proposals", {"step": step, "emitter": emitter, "parents": json.dumps(parents),
                                    "status": status, "agent_id": agent_id, "reason": reason,
-                                   "target": target, "created": time.time(),
+                                   "target": target, "created": time.time(), "model": model,
+                                   "cost_usd": cost_usd,
                                    "parent_elite": None if parent_elite is None
                                    else int(parent_elite)}, replace=True)
 
@@ -261,10 +266,12 @@ class RunDatabase:
         agent_id``; evaluated ones also ``fitness, descriptors, failure, stage``.
         """
         barren = [self._decoded(r) for r in self.execute(
-            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id, model, "
+            "cost_usd FROM proposals "
             "WHERE step > 0 AND status IN ('failed', 'duplicate', 'rejected') ORDER BY step")]
         evaluated = [self._decoded(r) for r in self.execute(
             "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "p.model, p.cost_usd, "
             "e.agent_id, e.fitness, e.descriptors, e.failure, e.stage FROM evaluations e "
             "JOIN agents a ON a.id = e.agent_id LEFT JOIN proposals p ON p.step = a.step "
             "ORDER BY e.seq")]
@@ -275,14 +282,15 @@ class RunDatabase:
         work a resume picks up (items as in :meth:`history`)."""
         return [self._decoded(r) for r in self.execute(
             "SELECT a.step, a.emitter, a.parents, p.target, p.parent_elite, 'created' AS status, "
+            "p.model, p.cost_usd, "
             "a.id AS agent_id FROM agents a LEFT JOIN proposals p ON p.step = a.step "
             "WHERE a.status = 'pending' ORDER BY a.step, a.created")]
 
     def recorded_proposals(self) -> list[dict]:
         """Every finished attempt to make a child, by step (what a replay re-executes)."""
         return [self._decoded(r) for r in self.execute(
-            "SELECT step, emitter, parents, target, parent_elite, status, agent_id FROM proposals "
-            "WHERE step > 0 AND status NOT IN ('in_flight', 'lost') ORDER BY step")]
+            "SELECT step, emitter, parents, target, parent_elite, status, agent_id, model "
+            "FROM proposals WHERE step > 0 AND status NOT IN ('in_flight', 'lost') ORDER BY step")]
 
     def evaluation_order(self) -> list[str]:
         """Agent ids in the order their evaluations finished (``seq``)."""

@@ -121,3 +121,30 @@ def _parse(text):
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(OmegaConf.create(f"x: {text}"))["x"]
+
+
+def test_a_run_draws_its_emitters_model_from_the_ensemble_and_a_resume_rebuilds_it(tmp_path):
+    """In a run: each child's emitter calls go to the model drawn for its plan, the proposal
+    records model and cost, the chooser is told each child's fate, and a resume tells it the
+    same history again (the same counts)."""
+    from qdagents import Run
+
+    cfg = compose(["++llm.prices={qdagents/mutator: {input_per_mtok: 3, output_per_mtok: 15}, "
+                   "qdagents/mutator-cheap: {input_per_mtok: 0.3, output_per_mtok: 1.5}}",
+                   "llm.emitter_ensemble={models: [{model: qdagents/mutator}, "
+                   "{model: qdagents/mutator-cheap}], bandit: cost_aware}",
+                   "emitters=llm_mutation", "budget.evaluations=10", "tasks.limit=1",
+                   "sandbox=process", "workers=1", "progress=quiet"])
+    run = Run.from_config(cfg, tmp_path / "run")
+    run.execute()
+    counts = run.scheduler.models.counts()
+    rows = run.db.execute("SELECT step, model, cost_usd, status FROM proposals WHERE step > 0")
+    assert rows and all(r["model"] in (DEAR, CHEAP) and r["cost_usd"] > 0 for r in rows)
+    calls = run.db.execute("SELECT model, COUNT(*) AS n FROM llm_calls WHERE purpose = 'emitter' "
+                           "GROUP BY model")
+    assert {c["model"] for c in calls} <= {DEAR, CHEAP}
+    assert sum(c["children"] for c in counts.values()) == len(rows)
+    resumed = Run.resume(tmp_path / "run")
+    resumed.runner.restore()
+    assert resumed.scheduler.models.counts() == counts
+    resumed.close()
