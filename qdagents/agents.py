@@ -214,14 +214,15 @@ def read_folder(folder: str | Path, *, hidden: bool = False,
     """Reads a folder as ``{relative path: text}``, in path order, bytecode caches and git
     metadata (``.git``: a repository task's history is not the agent's work) left out.
 
-    The one folder reader: an agent's folder (hidden files left out too), and, with
+    The one folder reader: an agent's folder (hidden files left out too); with
     ``hidden=True, undecodable="skip"``, a task workspace as the agent left it (every file it
-    wrote counts, a binary or unreadable one is skipped rather than diffed as text).
+    wrote counts, a binary or unreadable one is skipped rather than diffed as text); with
+    ``hidden=True, undecodable="error"``, a task folder of a suite (bad data is an error).
 
     Args:
         hidden: Keep files and folders whose name starts with a dot.
-        undecodable: ``"replace"`` bytes that are not UTF-8, or ``"skip"`` such files (and files
-            that cannot be read).
+        undecodable: ``"replace"`` bytes that are not UTF-8, ``"skip"`` such files (and files
+            that cannot be read), or ``"error"``: raise UnicodeDecodeError.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -229,7 +230,8 @@ def read_folder(folder: str | Path, *, hidden: bool = False,
     files = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if not path.is_file() or "__pycache__" in rel.parts or ".git" in rel.parts or \
+        if not path.is_file() or "__pycache__" in rel.parts or path.suffix == ".pyc" or \
+                ".git" in rel.parts or \
                 (not hidden and any(p.startswith(".") for p in rel.parts)):
             continue
         if undecodable == "skip":
@@ -238,7 +240,8 @@ def read_folder(folder: str | Path, *, hidden: bool = False,
             except (UnicodeDecodeError, OSError):
                 continue
         else:
-            files[rel.as_posix()] = path.read_text(errors="replace")
+            files[rel.as_posix()] = path.read_text(
+                encoding="utf-8", errors="strict" if undecodable == "error" else "replace")
     return files
 
 

@@ -196,8 +196,18 @@ def archive(spec: dict, *, axes: list, seed: int, key: str = "archive"):
     if target is Archive and spec.get(TARGET) is None:
         options["kind"] = name
     built = call(target, {"specs": axes, "seed": seed, **options}, key, "archive")
-    return check(built, key, "archive", attributes=("specs", "stats"), methods={
+    check(built, key, "archive", attributes=("specs", "stats"), methods={
         "add": (("id", 0.0, []), {}), "elites": ((), {}), "is_elite": (("id",), {})})
+    stats = built.stats
+    missing = [k for k in ARCHIVE_STATS if not isinstance(stats, dict) or k not in stats]
+    if missing:   # the runner writes them after every evaluation: say so now, not mid-run
+        raise ConfigError(f"{key}: the archive's stats must be a dict with "
+                          f"{', '.join(ARCHIVE_STATS)}; missing {', '.join(missing)}")
+    return built
+
+
+#: What an archive's ``stats`` holds (the run database's archive_stats row of each evaluation).
+ARCHIVE_STATS = ("elites", "coverage", "qd_score", "best")
 
 
 def task_suite(spec: dict, *, key: str = "tasks"):

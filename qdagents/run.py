@@ -8,6 +8,7 @@ and, after the CLI has drawn them, ``plots/``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from qdagents.agents import AgentStore
@@ -60,6 +61,7 @@ class Run:
         self.db = RunDatabase(self.run_dir / "run.sqlite")
         self.store = AgentStore(self.run_dir / "agents.git")
         self.scheduler = scheduler or build_scheduler(cfg)
+        self._check_axes(self.db.get_meta("descriptors"))
         budget = cfg["budget"]
         run_budget = Budget(tokens=budget.get("tokens"), usd=budget.get("usd"))
         spent = self.db.llm_totals()   # a resumed run continues from what it already used
@@ -119,6 +121,20 @@ class Run:
             self.db.set_meta("descriptors", [a.as_record() for a in self.scheduler.archive.specs])
             self.db.set_meta("suite", [t.id for t in self.evaluator.suite.tasks])
 
+    def _check_axes(self, recorded: list | None) -> None:
+        """A run goes on (or is replayed) with the archive axes it was started with: a run
+        started with a ready scheduler needs that scheduler again, not the config's parts."""
+        if recorded is None:
+            return
+        axes = json.loads(json.dumps([a.as_record() for a in self.scheduler.archive.specs]))
+        if axes != recorded:
+            self.close()
+            self.db.close()
+            raise RunDirectoryError(
+                f"{self.run_dir} was run with the archive axes {[a['name'] for a in recorded]}, "
+                f"not {[a['name'] for a in axes]} (or other ranges): a run started with a ready "
+                "scheduler is resumed and replayed with that scheduler again (scheduler=...)")
+
     def _source(self, llm: dict):
         """The scheduler; or, replaying a recorded run, its proposals in front of the scheduler."""
         if llm["mode"] != "replay" or not llm.get("replay_from"):
@@ -162,18 +178,22 @@ class Run:
 
     @classmethod
     def replay(cls, source_dir: str | Path, out_dir: str | Path, *,
-               executor: Executor | None = None) -> Run:
+               executor: Executor | None = None, scheduler: Scheduler | None = None) -> Run:
         """A new run in ``out_dir`` that re-executes the run in ``source_dir`` from its LLM
-        recordings: the same proposals, told in the same order, with no provider call."""
+        recordings: the same proposals, told in the same order, with no provider call;
+        ``scheduler``: a fresh one with the ready search parts the run was started with."""
         db = _open_run(source_dir)
-        cfg = db.get_meta("config")
+        cfg, axes = db.get_meta("config"), db.get_meta("descriptors")
         condition = db.get_meta("condition_overrides") or db.get_meta("condition", "default")
         db.close()
         if (Path(out_dir) / "run.sqlite").exists():
             raise RunDirectoryError(f"{out_dir} already holds a run; choose a new --out directory")
         cfg["llm"] = {**cfg["llm"], "mode": "replay",
                       "replay_from": str(Path(source_dir) / "run.sqlite")}
-        return cls(validate(cfg), out_dir, condition=condition, executor=executor)
+        run = cls(validate(cfg), out_dir, condition=condition, executor=executor,
+                  scheduler=scheduler)
+        run._check_axes(axes)
+        return run
 
     # ------------------------------------------------------------------------------------------
     def execute(self) -> dict:
@@ -209,7 +229,7 @@ class Run:
     def close(self) -> None:
         """Stops what the run started outside this process (a LocalCluster, the relay, the
         agent store's object reader)."""
-        if self.task_runner is not None:
+        if getattr(self, "task_runner", None) is not None:
             self.task_runner.close()
             self.task_runner = None
         self.store.close()

@@ -71,3 +71,25 @@ def test_run_resume_and_read_back_from_python(tmp_path, bwrap_backend):
     with pytest.raises(qdagents.ConfigError, match="budget.evaluations"):
         qdagents.Run.from_config({**cfg, "budget": {**cfg["budget"], "evaluations": 0}},
                                  tmp_path / "other")
+
+
+def test_a_run_started_with_a_ready_scheduler_needs_it_again(tmp_path, bwrap_backend):
+    """Resumed or replayed with the config's own search parts, a run started with other axes
+    would file its agents in the wrong cells: it is refused, naming both sets of axes."""
+    from qdagents.components import build_scheduler
+    from qdagents.run import RunDirectoryError
+
+    run_dir = tmp_path / "run"
+    cfg = qdagents.compose(["budget.evaluations=2", "tasks.limit=1", "workers=1",
+                            "progress=quiet", f"sandbox={bwrap_backend}"])
+    ready = lambda: build_scheduler(qdagents.compose(   # noqa: E731
+        ["descriptors.axes=[{name: tool_count, low: 0.5, high: 4.5, bins: 4}]"]))
+    qdagents.Run.from_config(cfg, run_dir, scheduler=ready()).execute()
+    with pytest.raises(RunDirectoryError, match=r"archive axes \['tool_count'\].*scheduler="):
+        qdagents.Run.resume(run_dir)
+    with pytest.raises(RunDirectoryError, match="scheduler="):
+        qdagents.Run.replay(run_dir, tmp_path / "replayed")
+    qdagents.Run.resume(run_dir, ["budget.evaluations=3"], scheduler=ready()).execute()
+    replayed = qdagents.Run.replay(run_dir, tmp_path / "replayed2", scheduler=ready())
+    replayed.execute()
+    assert replayed.db.get_meta("replay_diverged") == []

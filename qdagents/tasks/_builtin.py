@@ -21,12 +21,11 @@ BUILTIN_ROOT = Path(__file__).with_name("builtin")
 
 
 def read_tree(root: Path) -> dict[str, str]:
-    """Relative path -> text of every file under ``root`` (bytecode caches left out)."""
-    if not root.is_dir():
-        return {}
-    return {path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
-            for path in sorted(root.rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"}
+    """Relative path -> text of every file under ``root`` (bytecode caches left out; a file
+    that is not UTF-8 is an error: task data must be text); ``{}`` when there is no folder."""
+    from qdagents.agents import read_folder
+
+    return read_folder(root, hidden=True, undecodable="error") if Path(root).is_dir() else {}
 
 
 def load_task_folder(folder: Path, *, kind: str = "bugfix", task_id: str | None = None) -> Task:

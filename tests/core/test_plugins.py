@@ -53,6 +53,10 @@ class NoElites:
         pass
     def is_elite(self, agent_id):
         return False
+
+class FewStats(NoElites):
+    def elites(self):
+        return []
 '''
 
 
@@ -109,6 +113,9 @@ def test_parts_that_do_not_fit_name_their_key():
         plugins.emitter("old", {"_target_": "mine.OldEmitter"})
     with pytest.raises(ConfigError, match="archive: archive NoElites lacks elites"):
         plugins.archive({"_target_": "mine.NoElites"}, axes=[], seed=0)
+    with pytest.raises(ConfigError, match="archive: the archive's stats must be a dict with "
+                                          "elites, coverage, qd_score, best; missing elites"):
+        plugins.archive({"_target_": "mine.FewStats"}, axes=[], seed=0)
     with pytest.raises(ConfigError, match=r"archive.kind: 'hexagons' is not one of grid"):
         plugins.archive({"kind": "hexagons"}, axes=[], seed=0)
     with pytest.raises(ConfigError, match="selection._target_: no module found for "
