@@ -1,7 +1,8 @@
 """The ``qdagents`` command.
 
 ``qdagents run`` hands its arguments to Hydra (overrides, ``-m`` sweeps, ``hydra.run.dir=...``);
-every other subcommand works on a run directory and is plain argparse.
+``qdagents llm`` hands them to :mod:`qdagents.llm._cli` (``check``, ``estimate``); every other
+subcommand works on a run directory and is plain argparse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 RUN_USAGE = """usage: qdagents run [hydra overrides ...] [-m]
+       qdagents run --estimate [overrides ...] [--json]
 
 Runs an experiment configured by the Hydra tree in conf/ (shipped in the package).
 Examples:
@@ -20,6 +22,7 @@ Examples:
   qdagents run -m selection=uniform,dgm seed=0,1,2
   qdagents run hydra.run.dir=runs/mine
   qdagents run --cfg job                        # print the resolved config
+  qdagents run --estimate llm=anthropic         # expected tokens and USD, then exit (runs nothing)
 """
 
 
@@ -97,7 +100,33 @@ def _summary(args) -> None:
         print(json.dumps(metrics, indent=2, default=float))
         return
     for key, value in metrics.items():
-        print(f"{key:>22}: {json.dumps(value, default=float)}")
+        if key != "llm":
+            print(f"{key:>22}: {json.dumps(value, default=float)}")
+    for line in _llm_lines(metrics.get("llm") or {}):
+        print(line)
+
+
+def _llm_lines(llm: dict) -> list[str]:
+    """The ``llm`` figures of a summary as a table by model and a line per purpose: which model
+    cost what, and whether a provider kept failing, readable without ``--json``."""
+    by_model = llm.get("by_model") or {}
+    if not by_model:
+        return []
+    width = max(len("model"), *map(len, by_model))
+    lines = ["LLM use by model:",
+             f"  {'model':<{width}} {'calls':>8} {'prompt tokens':>14} {'completion tokens':>18}"
+             f" {'USD':>10} {'errors':>7} {'provider faults':>16}"]
+    for model, t in by_model.items():
+        lines.append(f"  {model:<{width}} {t['calls']:>8,} {t['prompt_tokens']:>14,}"
+                     f" {t['completion_tokens']:>18,} {t['cost_usd']:>10.4f} {t['errors']:>7,}"
+                     f" {t.get('provider_faults', 0):>16,}")
+    lines.append("by purpose: " + "; ".join(
+        f"{purpose} {t['calls']:,} calls, {t['tokens']:,} tokens, ${t['cost_usd']:.4f}"
+        for purpose, t in (llm.get("by_purpose") or {}).items()))
+    if llm.get("faults"):
+        lines.append("errors by fault class: " + ", ".join(
+            f"{fault} {n:,}" for fault, n in sorted(llm["faults"].items())))
+    return lines
 
 
 def _resume(args) -> None:
@@ -223,18 +252,41 @@ def _report(args) -> None:
         print(f"{name}: {path}")
 
 
+def _llm(argv: list[str], *, prog: str = "qdagents llm") -> None:
+    """``qdagents llm check|estimate [overrides]``: the same command, exit codes and output as
+    ``python -m qdagents.llm``, which the presets' comments and the docs point users to."""
+    from qdagents.llm._cli import main as llm_main
+
+    raise SystemExit(llm_main(argv, prog=prog))
+
+
+def _run_estimate(argv: list[str]) -> None:
+    """``qdagents run --estimate [overrides]``: the cost estimate of the run these overrides
+    configure (``qdagents llm estimate``), then exit without running it, so the price of a run
+    is known before its command line is run for real."""
+    if {"-m", "--multirun"} & set(argv):
+        _fail("--estimate prices one run: drop -m and estimate each condition of the sweep")
+    _llm(["estimate", *(a for a in argv if a != "--estimate")], prog="qdagents run --estimate")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         if "-h" in argv[1:] or "--help" in argv[1:]:
             print(RUN_USAGE)
             return
+        if "--estimate" in argv[1:]:
+            _run_estimate(argv[1:])
         _hydra_run(argv[1:])
         return
+    if argv and argv[0] == "llm":
+        _llm(argv[1:])
     parser = argparse.ArgumentParser(prog="qdagents", description=(
         "Quality-diversity search over LLM coding agents. 'qdagents run --help' for runs."))
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run an experiment (Hydra overrides follow)")
+    sub.add_parser("run", help="run an experiment (Hydra overrides follow; --estimate: its cost)")
+    sub.add_parser("llm", help="check the configured models (llm check [overrides]) or estimate "
+                               "a run's cost (llm estimate [overrides])")
     p = sub.add_parser("resume", help="continue a stopped or killed run")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="key=value changes, e.g. budget.evaluations=100")

@@ -10,13 +10,21 @@ def _fmt_budget(done, limit) -> str:
     return f"{done}" if limit is None else f"{done}/{limit}"
 
 
+def _fmt_usd(spent: float, limit: float | None) -> str:
+    """``$0.0123``, or ``$1.20/$5.00`` against a USD budget: a user who capped a run in dollars
+    sees how much of the cap is gone (cents are enough beside a cap; a run without one may cost
+    fractions of a cent, hence four decimals)."""
+    digits = 2 if limit is not None and (spent == 0 or spent >= 0.01) else 4
+    return f"${spent:.{digits}f}" + ("" if limit is None else f"/${limit:.2f}")
+
+
 class Progress:
     """Reports evaluations against budget, best fitness, coverage, elites, tokens, USD, failures.
 
     Args:
         mode: ``live`` (rewrite one line), ``log`` (a line every ``every`` evaluations and at the
             end), ``quiet``, or ``auto`` (live on a terminal, log otherwise).
-        budget: The run's budget dict (for "done/limit").
+        budget: The run's budget dict (for "done/limit", and "$spent/$limit" with ``usd``).
         stream: Where to write (stderr by default, so ``--json`` output stays clean).
     """
 
@@ -36,7 +44,7 @@ class Progress:
         return (f"evals {_fmt_budget(s['evaluated'], self.budget.get('evaluations'))}"
                 f" | best {best} | elites {s['elites']} | coverage {s['coverage']:.1%}"
                 f" | tokens {_fmt_budget(s['tokens'], self.budget.get('tokens'))}"
-                f" | ${s['cost_usd']:.4f} | failures {s['failures']}"
+                f" | {_fmt_usd(s['cost_usd'], self.budget.get('usd'))} | failures {s['failures']}"
                 f" | {time.monotonic() - self.start:.0f}s")
 
     def update(self, s: dict, *, final: bool = False) -> None:

@@ -2,8 +2,9 @@
 
 ``report(paths, out_dir)`` finds every run under the given sweep or run directories, groups the
 runs by ``meta.condition`` and writes a table of final metrics (median and bootstrap CI over
-seeds), pairwise tests (Mann-Whitney U, Holm-corrected within each metric, Vargha-Delaney A12),
-curves against evaluations, tokens and dollars, and the final archive of each condition.
+seeds) with the LLM use by model, pairwise tests (Mann-Whitney U, Holm-corrected within each
+metric, Vargha-Delaney A12), curves against evaluations, tokens and dollars, and the final
+archive of each condition.
 """
 
 from __future__ import annotations
@@ -95,17 +96,47 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _write_md(path: Path, title: str, note: str, header: list[str], rows: list[list[str]]) -> Path:
-    lines = [f"# {title}", "", note, "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if not rows:
         lines.append("| " + " | ".join(["(nothing to compare)"] + [""] * (len(header) - 1)) + " |")
+    return lines
+
+
+def _write_md(path: Path, title: str, note: str, header: list[str], rows: list[list[str]],
+              after: list[str] = ()) -> Path:
+    lines = [f"# {title}", "", note, "", *_md_table(header, rows), *after]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _tables(finals: dict[str, list[dict]], out: Path) -> dict[str, Path]:
+LLM_FIGURES = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "provider_faults")
+
+
+def _llm_by_model(groups: dict[str, list[RunData]]) -> list[str]:
+    """A section of ``table.md``: per condition and model, calls, tokens, USD and provider faults
+    summed over the condition's runs (``summary --json``'s ``llm.by_model``), so the cost of each
+    model of an ensemble, and a provider that kept failing, are seen beside the final metrics."""
+    rows = []
+    for condition, runs in groups.items():
+        models: dict[str, dict] = {}
+        for run in runs:
+            for model, figures in (run.llm.get("by_model") or {}).items():
+                totals = models.setdefault(model, dict.fromkeys(LLM_FIGURES, 0))
+                for key in LLM_FIGURES:
+                    totals[key] += figures.get(key, 0)
+        rows += [[condition, model, f"{t['calls']:,}", f"{t['prompt_tokens']:,}",
+                  f"{t['completion_tokens']:,}", f"{t['cost_usd']:.4g}",
+                  f"{t['provider_faults']:,}"] for model, t in sorted(models.items())]
+    if not rows:
+        return []
+    return ["", "## LLM use by model", "", "Sums over the condition's runs.", "",
+            *_md_table(["condition", "model", "calls", "prompt tokens", "completion tokens",
+                        "USD", "provider faults"], rows)]
+
+
+def _tables(finals: dict[str, list[dict]], out: Path, after: list[str] = ()) -> dict[str, Path]:
     table_rows, table_md = [], []
     for condition, runs in finals.items():
         row, cells = {"condition": condition, "n": len(runs)}, [condition, str(len(runs))]
@@ -133,7 +164,7 @@ def _tables(finals: dict[str, list[dict]], out: Path) -> dict[str, Path]:
         "table_md": _write_md(out / "table.md", "Final metrics per condition",
                               "Median [95% percentile-bootstrap CI, 10 000 resamples] over seeds; "
                               "n = runs. With 3 seeds the interval is the range of the runs.",
-                              ["condition", "n"] + [t for _, t, _ in METRICS], table_md),
+                              ["condition", "n"] + [t for _, t, _ in METRICS], table_md, after),
         "pairwise_csv": _write_csv(out / "pairwise.csv", pair_rows),
         "pairwise_md": _write_md(out / "pairwise.md", "Pairwise comparisons",
                                  "Two-sided Mann-Whitney U p-value, Holm-corrected over the pairs "
@@ -225,7 +256,8 @@ def _heatmaps(groups: dict[str, list[RunData]], finals: dict[str, list[dict]],
 def report(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, Path]:
     """Writes the comparison of every condition found under ``paths`` into ``out_dir``.
 
-    Returns the files written: ``runs_csv`` (one row per run), ``table_md``/``table_csv``,
+    Returns the files written: ``runs_csv`` (one row per run), ``table_md``/``table_csv``
+    (``table_md`` ends with the LLM use by model),
     ``pairwise_md``/``pairwise_csv``, ``curves_png``/``curves_pdf`` and
     ``heatmaps_png``/``heatmaps_pdf``.
     """
@@ -239,7 +271,7 @@ def report(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, Path]:
     written = {"runs_csv": _write_csv(out / "runs.csv", [
         {"condition": c, "seed": r.seed, "run": str(r.path)} | f
         for c, runs in groups.items() for r, f in zip(runs, finals[c])])}
-    written |= _tables(finals, out)
+    written |= _tables(finals, out, _llm_by_model(groups))
     written |= dict(zip(["curves_png", "curves_pdf"], _curves(groups, out)))
     written |= dict(zip(["heatmaps_png", "heatmaps_pdf"], _heatmaps(groups, finals, out)))
     return written
