@@ -74,6 +74,14 @@ ERROR_KINDS_SQL = (
     "SELECT model, CASE WHEN instr(error, ':') > 0 THEN substr(error, 1, instr(error, ':') - 1)"
     " ELSE error END AS kind, COUNT(*) AS n FROM llm_calls WHERE error IS NOT NULL"
     " GROUP BY model, kind")
+#: Per emitter model (a model ensemble's): the children it made, how many entered the archive,
+#: and what its calls for them cost, as the model chooser was told them.
+EMITTER_MODELS_SQL = (
+    "SELECT p.model, COUNT(*) AS children, SUM(CASE WHEN i.status IN ('new', 'improve') THEN 1"
+    " ELSE 0 END) AS entered, SUM(COALESCE(p.cost_usd, 0)) AS cost_usd FROM proposals p"
+    " LEFT JOIN insertions i ON i.agent_id = p.agent_id AND p.status = 'created'"
+    " WHERE p.step > 0 AND p.model IS NOT NULL AND p.status NOT IN ('in_flight', 'lost')"
+    " GROUP BY p.model ORDER BY p.model")
 #: The fault classes that are the provider's doing, not the agent's or the run budget's.
 PROVIDER_FAULTS = (PROVIDER, FATAL)
 
@@ -84,7 +92,9 @@ def llm_figures(db: RunDatabase) -> dict[str, Any]:
 
     Returns :func:`qdagents.llm.summarize_calls`'s ``by_model``, ``by_purpose`` and ``faults``,
     plus ``provider_faults``: the error rows of class ``provider`` or ``fatal`` (rate limits past
-    the retries, 5xx, timeouts, an unreachable or unusable provider), in total and per model.
+    the retries, 5xx, timeouts, an unreachable or unusable provider), in total and per model; and
+    ``emitter_models``: per model of an emitter ensemble, its children, how many entered the
+    archive and their emitter calls' USD (empty without an ensemble).
     """
     figures = summarize_calls([dict(row) for row in db.execute(USAGE_SQL)])
     for totals in figures["by_model"].values():
@@ -95,6 +105,9 @@ def llm_figures(db: RunDatabase) -> dict[str, Any]:
         if fault in PROVIDER_FAULTS:
             figures["by_model"][model or "?"]["provider_faults"] += count
     figures["provider_faults"] = sum(figures["faults"].get(f, 0) for f in PROVIDER_FAULTS)
+    figures["emitter_models"] = {model: {"children": children, "entered": entered or 0,
+                                         "cost_usd": usd or 0.0}
+                                 for model, children, entered, usd in db.execute(EMITTER_MODELS_SQL)}
     return figures
 
 

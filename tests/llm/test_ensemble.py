@@ -144,6 +144,13 @@ def test_a_run_draws_its_emitters_model_from_the_ensemble_and_a_resume_rebuilds_
                            "GROUP BY model")
     assert {c["model"] for c in calls} <= {DEAR, CHEAP}
     assert sum(c["children"] for c in counts.values()) == len(rows)
+    from qdagents.rundata import summary_metrics
+
+    summary = summary_metrics(tmp_path / "run")["llm"]["emitter_models"]
+    assert {m: (c["children"], c["entered"]) for m, c in summary.items()} == {
+        m: (c["children"], c["entered"]) for m, c in counts.items() if c["children"]}
+    assert sum(c["cost_usd"] for c in summary.values()) == pytest.approx(
+        sum(c["cost_usd"] for c in counts.values()))
     resumed = Run.resume(tmp_path / "run")
     resumed.runner.restore()
     assert resumed.scheduler.models.counts() == counts
