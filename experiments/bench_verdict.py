@@ -30,7 +30,7 @@ import time
 import warnings
 from pathlib import Path
 
-import qdagents.tasks as tasks_module
+import qdagents.tasks._harness as harness_module
 from qdagents.sandbox import Limits, make_sandbox
 from qdagents.tasks import TestOutcome, hidden_test_place, load_builtin, run_hidden_tests
 
@@ -93,8 +93,9 @@ def evaluation_seconds(run_hidden, backend: str) -> tuple[float, float]:
     from qdagents.llm import Gateway, register_offline_provider
 
     register_offline_provider()
-    saved = tasks_module.run_hidden_tests
-    tasks_module.run_hidden_tests = run_hidden
+    # Task.judge looks the runner up in qdagents.tasks._harness at each call: swap it there
+    saved = harness_module.run_hidden_tests
+    harness_module.run_hidden_tests = run_hidden
     try:
         evaluator = Evaluator(suite=load_builtin(), sandbox=make_sandbox(backend),
                               gateway=Gateway(model="qdagents/coder", seed=0),
@@ -104,7 +105,7 @@ def evaluation_seconds(run_hidden, backend: str) -> tuple[float, float]:
         evaluation = evaluator.evaluate("seed", seed_agent_dir())
         return time.perf_counter() - start, evaluation.fitness
     finally:
-        tasks_module.run_hidden_tests = saved
+        harness_module.run_hidden_tests = saved
 
 
 def main() -> None:

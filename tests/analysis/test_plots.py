@@ -64,3 +64,31 @@ def test_a_corrupt_parent_cycle_does_not_hang_the_layout(make_fake_run, tmp_path
     position, _ = tree_layout(run)
     assert set(position) == set(run.agents) and len(run.depths()) == len(run.agents)
     assert_figure_files(plot_lineage(run, tmp_path), "lineage")
+
+
+def test_lineage_marks_tampering_apart_from_failures(make_fake_run, tmp_path, monkeypatch):
+    """An evaluation the judge failed for tampering is its own red mark in the lineage, not one
+    more grey failure."""
+    import sqlite3
+
+    from qdagents import plots
+
+    run = make_fake_run(tmp_path / "run", agents=120)
+    db = sqlite3.connect(run.path / "run.sqlite")
+    failed = [r[0] for r in db.execute("SELECT agent_id FROM evaluations WHERE failure IS NOT NULL")]
+    db.execute("UPDATE evaluations SET failure = 'tampering: the solution replaced the socket' "
+               "WHERE agent_id = ?", (failed[0],))
+    db.commit()
+    db.close()
+    legends = []
+
+    def keep(fig, out_dir, stem):
+        legends.extend(t.get_text() for ax in fig.axes if ax.get_legend()
+                       for t in ax.get_legend().get_texts())
+        return []
+
+    monkeypatch.setattr(plots, "save", keep)
+    plots.plot_lineage(run.path, tmp_path / "plots")
+    assert "tampering (1)" in legends
+    others = [t for t in legends if t.startswith("evaluation failed")]
+    assert others == ([f"evaluation failed ({len(failed) - 1})"] if len(failed) > 1 else [])
