@@ -504,17 +504,23 @@ class Evaluator:
 
     def run_tasks(self, agent_id: str, agent_dir: Path, tasks: list, *, budget=None,
                   place: Place | None = None, done: list = ()) -> list[TaskResult]:
-        """Runs one stage's tasks: here one after another in ``place`` (up to a task that an
-        infrastructure fault spoiled: the rest would say nothing of the agent, or up to an early
-        stop counted with the evaluation's tasks ``done`` before), or all at once through the
-        task runner."""
+        """Runs one stage's tasks: here one after another in ``place``, or all at once through
+        the task runner; either way up to a task that an infrastructure fault spoiled (the rest
+        would say nothing of the agent) or up to an early stop counted with the evaluation's
+        tasks ``done`` before. The task runner is given that test as ``stop``, so it ends the stage
+        (cancelling the rest) as soon as the first tasks are known, not after every task's time
+        limit, with the results a local run gives."""
+        def stop(results: list[TaskResult]) -> bool:
+            return bool(results[-1].infra_failure or self._stopped_early([*done, *results]))
+
         if self.task_runner is not None:
             return self.task_runner.run_tasks(agent_id, read_folder(agent_dir), tasks,
-                                              new_meter=lambda: self.task_meter(budget))
+                                              new_meter=lambda: self.task_meter(budget),
+                                              stop=stop)
         results = []
         for task in tasks:
             results.append(self.run_task(agent_id, agent_dir, task, budget=budget, place=place))
-            if results[-1].infra_failure or self._stopped_early([*done, *results]):
+            if stop(results):
                 break
         return results
 

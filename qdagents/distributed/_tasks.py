@@ -1,16 +1,25 @@
 """Running an agent's tasks on a Dask cluster: one Dask task per task of the agent.
 
-The controller submits a stage's tasks at once and waits for them, so the stage takes the time of
-its slowest task when workers are free, and staged evaluation still stops early (the next stage
-is submitted only if this one passed). Each task has a relay session; its result is measured with
-the controller's meter of the attempt that came back, so a task Dask re-ran after its worker died
-is counted once, while the lost attempt's LLM calls stay recorded and charged to the run.
+The controller submits a stage's tasks at once and takes their results as they come, so the stage
+takes the time of its slowest task when workers are free, staged evaluation still stops early (the
+next stage is submitted only if this one passed), and an agent whose first tasks fail the same way
+is stopped as soon as those are known (the evaluator's ``stop``), not after the whole stage. Each
+task has a relay session; its result is measured with the controller's meter of the attempt that
+came back, so a task Dask re-ran after its worker died is counted once, while the lost attempt's
+LLM calls stay recorded and charged to the run.
+
+A failure of the cluster itself (the scheduler lost, a comm closed, futures cancelled, an
+exception raised on a worker) says nothing of the agent: it is raised as
+:class:`~qdagents.evaluation.EvaluationUnavailable`, which the run lets through (a bare exception
+would be recorded as a fitness-0 "internal error" evaluation), so the run stops and the agent stays
+pending for ``qdagents resume``.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 from typing import Callable
 
 from qdagents.distributed._cluster import DaskCluster
@@ -18,7 +27,7 @@ from qdagents.distributed._relay import RelayEndpoint
 from qdagents.distributed._work import (TaskWork, WorkerCheck, WorkerUnusable, WorkshopWork,
                                         ensure_checked, run_task, run_workshop,
                                         unavailable_here, without_solution)
-from qdagents.evaluation import metered
+from qdagents.evaluation import EvaluationUnavailable, metered
 from qdagents.llm import Meter
 from qdagents.sandbox import Limits
 
@@ -28,6 +37,24 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker's preflight may take (docker may have to start its first container).
 PREFLIGHT_SECONDS = 300.0
+
+
+@contextmanager
+def cluster_faults(doing: str):
+    """Re-raises a failure inside as :class:`EvaluationUnavailable` ("the Dask cluster failed
+    <doing>: ..."): it is the cluster's, not the agent's, so the evaluation must not be scored.
+    Only Dask calls go inside. A ``KilledWorker`` passes (its workers kept dying: perhaps the
+    agent's doing, which the caller turns into a recorded failure)."""
+    from distributed import KilledWorker
+
+    try:
+        yield
+    except (EvaluationUnavailable, KilledWorker):   # WorkerUnusable says which worker and why
+        raise
+    except Exception as exc:
+        said = " ".join(str(exc).split())   # Dask's messages span lines; the CLI prints one
+        raise EvaluationUnavailable(f"the Dask cluster failed {doing}: "
+                                    f"{type(exc).__name__}: {said}") from exc
 
 
 def given_up(exc) -> str:
@@ -150,48 +177,52 @@ class DaskTaskRunner:
         return found
 
     def run_tasks(self, agent_id: str, agent_files: dict[str, str], tasks: list, *,
-                  new_meter: Callable[[], Meter] = Meter) -> list:
+                  new_meter: Callable[[], Meter] = Meter,
+                  stop: Callable[[list], bool] | None = None) -> list:
         """Runs ``tasks`` of one agent at once on the cluster; results come in task order.
 
         ``new_meter`` makes the meter of one attempt of one task (with the per-task budget
-        inside the evaluation's). A task whose worker died more often than Dask allows
+        inside the evaluation's). ``stop(results)``, asked of each longer run of results known
+        from the first task on, says the evaluation ends there (an early stop): those results
+        are returned and the other tasks are cancelled, so the agent gets what a local run,
+        which asks after each task, gives. A task whose worker died more often than Dask allows
         (``distributed.scheduler.allowed-failures``) is a failed task with that reason; any
         other failure is not the agent's and is raised, so the evaluation is not scored.
 
         Raises:
             WorkerUnusable: a worker failed its preflight on taking one of the tasks.
-            Exception: the cluster failed otherwise (scheduler lost, a bug on a worker).
+            EvaluationUnavailable: the cluster failed otherwise (scheduler lost, a bug on a
+                worker): the run stops and the agent is evaluated on resume.
         """
-        from distributed import KilledWorker, wait
-
-        from qdagents.evaluation import TaskResult
+        from distributed import wait
 
         sessions = [self.endpoint.open_session(agent_id=agent_id, task_id=task.id,
                                                new_meter=new_meter) for task in tasks]
         futures = []
+        doing = f"running agent {agent_id}'s tasks"
         try:
             for task, session in zip(tasks, sessions):
                 work = TaskWork.of(agent_id=agent_id, agent_files=agent_files, task=task,
                                    sandbox=self.sandbox, agent_limits=self.agent_limits,
                                    test_limits=self.test_limits,
                                    ticket=self.endpoint.ticket(session))
-                futures.append(self.client.submit(
-                    run_task, work, key=f"qdagents-task-{agent_id[:10]}-{task.id}-{session.id[:8]}",
-                    pure=False, retries=0))
-            wait(futures)
-            results = []
-            for task, session, future in zip(tasks, sessions, futures):
-                try:
-                    outcome = future.result()
-                except KilledWorker as exc:   # its workers kept dying: perhaps the agent's doing
-                    log.warning("task %s of agent %s: %s", task.id, agent_id, exc)
-                    results.append(TaskResult(
-                        task_id=task.id, passed=False,
-                        reason=f"the task was given up: {given_up(exc)}"))
-                    continue
-                meter = self.endpoint.finish(session, attempt=outcome.attempt,
-                                             lost=outcome.lost_calls)
-                results.append(metered(outcome.result, meter))
+                with cluster_faults(doing):
+                    futures.append(self.client.submit(
+                        run_task, work, pure=False, retries=0,
+                        key=f"qdagents-task-{agent_id[:10]}-{task.id}-{session.id[:8]}"))
+            index = {future.key: i for i, future in enumerate(futures)}
+            results: list = [None] * len(tasks)
+            known, pending = 0, set(futures)
+            while pending:
+                with cluster_faults(doing):
+                    finished, pending = wait(pending, return_when="FIRST_COMPLETED")
+                for future in finished:
+                    i = index[future.key]
+                    results[i] = self._result(future, tasks[i], sessions[i], agent_id, doing)
+                while known < len(tasks) and results[known] is not None:
+                    known += 1
+                    if stop is not None and stop(results[:known]):
+                        return results[:known]
             return results
         finally:
             for future in futures:
@@ -200,6 +231,22 @@ class DaskTaskRunner:
             for session in sessions:
                 self.endpoint.discard(session)
 
+    def _result(self, future, task, session, agent_id: str, doing: str):
+        """The TaskResult of a finished task, metered at home; a failed one when Dask gave it up."""
+        from distributed import KilledWorker
+
+        from qdagents.evaluation import TaskResult
+
+        try:
+            with cluster_faults(doing):
+                outcome = future.result()
+        except KilledWorker as exc:
+            log.warning("task %s of agent %s: %s", task.id, agent_id, exc)
+            return TaskResult(task_id=task.id, passed=False,
+                              reason=f"the task was given up: {given_up(exc)}")
+        meter = self.endpoint.finish(session, attempt=outcome.attempt, lost=outcome.lost_calls)
+        return metered(outcome.result, meter)
+
     def run_workshop(self, *, step: int, label: str, agent_files: dict[str, str],
                      workspace: dict[str, str], problem: str,
                      new_meter: Callable[[], Meter] = Meter) -> dict[str, str]:
@@ -207,21 +254,31 @@ class DaskTaskRunner:
         (its calls are recorded under ``label`` and task ``self-modify-<step>``).
 
         Raises:
+            EmitFailure: its workers kept dying (perhaps the agent's doing): a failed proposal.
             WorkerUnusable: the worker failed its preflight.
-            Exception: whatever made the cluster give up on it (the emitter's failure).
+            EvaluationUnavailable: the cluster failed otherwise; the run stops (resumable).
         """
+        from distributed import KilledWorker
+
+        from qdagents.emitters import EmitFailure
+
         session = self.endpoint.open_session(agent_id=label, task_id=f"self-modify-{step}",
                                              new_meter=new_meter)
         work = WorkshopWork(label=label, step=step, agent_files=agent_files, workspace=workspace,
                             problem=problem, sandbox=self.sandbox, agent_limits=self.agent_limits,
                             ticket=self.endpoint.ticket(session))
-        future = self.client.submit(run_workshop, work, pure=False, retries=0,
-                                    key=f"qdagents-workshop-{step}-{session.id[:8]}")
+        future = None
         try:
-            outcome = future.result()
+            with cluster_faults(f"running step {step}'s self-modification"):
+                future = self.client.submit(run_workshop, work, pure=False, retries=0,
+                                            key=f"qdagents-workshop-{step}-{session.id[:8]}")
+                outcome = future.result()
+        except KilledWorker as exc:
+            raise EmitFailure(f"the self-modification was given up: {given_up(exc)}") from exc
+        else:
             self.endpoint.finish(session, attempt=outcome.attempt, lost=outcome.lost_calls)
             return outcome.result
         finally:
-            if not future.done():
+            if future is not None and not future.done():
                 future.cancel()
             self.endpoint.discard(session)

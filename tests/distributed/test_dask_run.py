@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -89,6 +90,44 @@ def test_a_killed_controller_takes_its_local_cluster_along_and_resumes(tmp_path,
     after = evaluated(run_dir)
     assert after[:len(before)] == before
     assert len(after) == budget and len(set(after)) == len(after)
+
+
+def test_a_lost_scheduler_stops_the_run_with_its_agents_pending(tmp_path, bwrap_backend):
+    """The scheduler of an external cluster dies mid-run: the run exits with the cluster's
+    failure (code 2) and the agents in flight stay pending for resume, none scored 0."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  address.rsplit(":", 1)[1], "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "2",
+                               "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "run"
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "qdagents.cli", "run", "budget.evaluations=30",
+             f"hydra.run.dir={run_dir}", *DASK, f"executor.address={address}",
+             "executor.connect_timeout=10", "llm.latency=0.2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not evaluated(run_dir) and time.time() < deadline and run.poll() is None:
+            time.sleep(0.2)
+        scheduler.kill()
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait()
+    assert run.returncode == 2, stderr[-3000:]
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("qdagents: error: the Dask cluster failed running agent "), message
+    assert message.endswith(f"continue it with: qdagents resume {run_dir}")
+    assert rows(run_dir, "SELECT COUNT(*) FROM evaluations WHERE failure IS NOT NULL") == [(0,)]
+    assert rows(run_dir, "SELECT COUNT(*) FROM agents WHERE status = 'pending'")[0][0] >= 1
+    assert rows(run_dir, "SELECT value FROM meta WHERE key = 'status'") == [('"interrupted"',)]
 
 
 def test_a_run_does_not_start_on_an_unusable_worker(tmp_path):

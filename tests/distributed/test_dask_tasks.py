@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from relay_support import llm_rows
 
-from qdagents.agents import read_folder
+sys.path.insert(0, str(Path(__file__).parents[1] / "tasks"))   # the early-stop tests' suite
+from test_early_stop import SUITE, agent, evaluator as local_evaluator  # noqa: E402,F401
+
+from qdagents.agents import AgentStore, read_folder
 from qdagents import compose
 from qdagents.components import build_evaluator, build_gateway, seed_agent_dir
 from qdagents.distributed import (DaskCluster, DaskTaskRunner, RelayEndpoint, RelayTicket,
                                   WorkerUnusable, check_worker, without_solution)
+from qdagents.evaluation import EvaluationUnavailable, Evaluator
+from qdagents.llm import Gateway
+from qdagents.runner import AgentEvaluation
+from qdagents.sandbox import Limits
 from qdagents.store import RunDatabase
 
 pytestmark = pytest.mark.bwrap
@@ -291,3 +301,69 @@ def test_a_task_that_cannot_run_on_the_workers_is_unavailable_not_scored(cfg, cl
     assert found[repository.id].startswith("on worker tcp://127.0.0.1:")
     assert without_solution(repository).patch == "" and repository.patch   # never sent
     assert "runs in its own docker image" in found[repository.id]
+
+
+def test_a_lost_scheduler_stops_the_run_rather_than_score_the_agent(cfg, tmp_path, model_latency):
+    """The scheduler closes mid-evaluation: the run's evaluation step raises
+    EvaluationUnavailable (the run stops, the agent stays pending), not a fitness-0 evaluation."""
+    import dask
+
+    model_latency(0.5)
+    store = AgentStore(tmp_path / "agents.git")
+    agent_id, _ = store.add(read_folder(seed_agent_dir()), message="seed")
+    gateway = build_gateway(cfg, db=RunDatabase(tmp_path / "dask.sqlite"))
+    home = build_evaluator(cfg, gateway=gateway)
+    out = []
+    # short connect timeouts: the client gives up on the lost scheduler, and the cluster closes,
+    # in seconds rather than 30
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), \
+            DaskCluster(workers=1, timeout=5) as cluster, RelayEndpoint(gateway) as endpoint:
+        runner = runner_for(cfg, cluster, endpoint, home)
+        evaluate = AgentEvaluation(evaluator=build_evaluator(cfg, gateway=gateway,
+                                                             task_runner=runner), store=store)
+
+        def evaluation():
+            try:
+                out.append(evaluate(SimpleNamespace(agent_id=agent_id, step=0)))
+            except Exception as exc:
+                out.append(exc)
+
+        thread = threading.Thread(target=evaluation)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any(s.answered for s in list(endpoint.sessions.values())):
+            assert time.monotonic() < deadline, "the task made no call"
+            time.sleep(0.05)
+        cluster.cluster.sync(cluster.cluster.scheduler.close)
+        thread.join(60)
+        assert endpoint.sessions == {}
+    [raised] = out
+    assert isinstance(raised, EvaluationUnavailable), raised
+    assert str(raised).startswith(f"the Dask cluster failed running agent {agent_id}'s tasks: ")
+    assert "scheduler-connection-lost" in str(raised) and "\n" not in str(raised)
+
+
+def test_an_agent_that_fails_alike_stops_as_soon_as_its_first_tasks_are_known(
+        cfg, cluster, gateway, agent, bwrap_backend):
+    """Early stop on the cluster: the first 3 tasks crash alike (exit 3) and the others would
+    loop to their time limit; the evaluation ends when the first 3 are in, the other tasks are
+    cancelled, and it is what a local evaluation gives."""
+    looping_from = len(SUITE.tasks[3].files["calc.py"])   # the tasks' calc.py differ in length
+    crasher = agent(f"import sys\nif len(open('calc.py').read()) < {looping_from}:\n"
+                    f"    sys.exit(3)\nwhile True:\n    pass\n")
+    limits = Limits(seconds=20)
+    with RelayEndpoint(gateway) as endpoint:
+        runner = DaskTaskRunner(client=cluster.client, endpoint=endpoint, sandbox=dict(
+            cfg["sandbox"]), agent_limits=limits, test_limits=Limits(seconds=30))
+        on_dask = Evaluator(suite=SUITE, sandbox=None, gateway=gateway,
+                            descriptors=["tool_count"], agent_limits=limits, task_runner=runner)
+        started = time.monotonic()
+        got = on_dask.evaluate("crasher", crasher)
+        seconds = time.monotonic() - started
+        assert endpoint.sessions == {}
+    expected = local_evaluator(bwrap_backend).evaluate("crasher", crasher)
+    assert seconds < limits.seconds, "it waited for a looping task"
+    assert got.failure == expected.failure and "exited with code 3" in got.failure
+    assert got.failure.startswith("stopped early: the agent failed the same way on its first 3")
+    assert [measure(t) for t in got.tasks] == [measure(t) for t in expected.tasks]
+    assert [t.task_id for t in got.tasks] == SUITE.ids[:3] and got.fitness == 0.0
