@@ -39,6 +39,7 @@ bench: install system-deps docker-engine
 	$(BIN)/python experiments/bench_sandbox.py
 	$(BIN)/python experiments/bench_controller.py
 	$(BIN)/python experiments/bench_storage.py
+	$(BIN)/python experiments/bench_dask.py
 
 clean:
 	rm -rf $(VENV) runs multirun outputs .pytest_cache

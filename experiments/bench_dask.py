@@ -17,7 +17,7 @@ worker processes of 4 threads) and reports the controller's CPU time per evaluat
 process's user + system time during ``execute`` (the search, the gateway with the offline model,
 Dask's client, a LocalCluster's scheduler and nannies, the relay), next to the local executor's.
 
-    python experiments/bench_dask.py [--latency 1.5] [--tasks 6] [--evaluations 3]
+    python experiments/bench_dask.py [--latency 1.5] [--tasks 6] [--evaluations 4]
 """
 
 from __future__ import annotations
