@@ -137,14 +137,17 @@ def metered(result: TaskResult, meter) -> TaskResult:
 class TaskRunner(Protocol):
     """Runs agents elsewhere (a Dask cluster, :class:`qdagents.distributed.DaskTaskRunner`).
 
-    ``run_tasks`` runs some tasks of one agent all at once (results in the order of ``tasks``);
+    ``run_tasks`` runs some tasks of one agent all at once (results in the order of ``tasks``;
+    ``stop(results)``, asked of each longer run of results known in task order, ends it early:
+    what is not done is cancelled and the results so far come back);
     ``run_workshop`` runs one agent on a workspace and returns its files after (DGM
     self-modification, :class:`qdagents.components.AgentWorkshop`); ``new_meter()`` makes the
     meter of one agent run. ``unavailable`` says which tasks cannot run where the agents run.
     """
 
     def run_tasks(self, agent_id: str, agent_files: dict[str, str], tasks: list, *,
-                  new_meter: Callable) -> list[TaskResult]: ...
+                  new_meter: Callable,
+                  stop: Callable[[list], bool] | None = None) -> list[TaskResult]: ...
 
     def run_workshop(self, *, step: int, label: str, agent_files: dict[str, str],
                      workspace: dict[str, str], problem: str,
@@ -343,7 +346,8 @@ class Evaluator:
         early_stop: When an agent's first this many tasks all fail the same way (it timed out,
             or exited with the same code, on each), the evaluation stops there as a failure with
             that reason, rather than hold a worker for every task's time limit; 0: never. With a
-            task runner the tasks of a stage run at once, so the check comes after the stage.
+            task runner the tasks of a stage run at once and the check is made as results come
+            in, in task order (the rest cancelled; one already running finishes uncounted).
     """
 
     def __init__(self, *, suite, sandbox, gateway, descriptors: list,
