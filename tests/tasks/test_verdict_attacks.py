@@ -555,6 +555,31 @@ def test_callbacks_leak_nothing_and_caught_assertions_still_fail(sandbox, tmp_pa
         """}, hidden)
     assert not outcome.passed
     assert "4242" not in (outcome.reason or "") + outcome.log or "found=[]" in outcome.reason
+    assert any("'__globals__' of an object of the tests" in t for t in outcome.tampering)
+
+
+def test_duck_typing_a_callback_is_not_tampering(sandbox, tmp_path):
+    """What honest code asks of a callback (its name, hasattr checks, vars) is refused or
+    answered, never recorded as tampering: only reaching for the tests' code or state is."""
+    hidden = """
+        import unittest
+        from adder import apply
+
+        class T(unittest.TestCase):
+            def test_apply(self):
+                self.assertEqual(apply(lambda x: x + 1, 2), 3)
+        """
+    outcome = judge(sandbox, tmp_path, {"adder.py": """
+        def apply(function, value):
+            assert callable(function) and getattr(function, "__name__", "") == "<lambda>"
+            assert not hasattr(function, "_private") and not hasattr(function, "__wrapped__")
+            try:
+                vars(function)
+            except TypeError:
+                pass
+            return function(value)
+        """}, hidden)
+    assert outcome.passed and not outcome.tampering, outcome.reason
 
 
 def test_raising_framework_control_exceptions_gains_nothing(sandbox, tmp_path):

@@ -69,6 +69,13 @@ PURE_STDLIB = frozenset({"array", "base64", "binascii", "bisect", "calendar", "c
                          "struct", "textwrap", "typing", "unicodedata", "zlib"})
 #: Attributes of the tests' objects any solution may read (strings only).
 NAMES_SHOWN = frozenset({"__name__", "__qualname__", "__module__", "__doc__"})
+#: Attributes of the tests' objects that reach their code, globals or class tree: asking for one
+#: is refused like any other private name, and recorded as tampering. Names honest code asks
+#: (``__name__``, ``__dict__`` for ``vars``, ``__reduce_ex__`` for ``copy``, ``hasattr`` checks
+#: of protocol methods) are refused without a record.
+INTROSPECTION = frozenset({"__globals__", "__closure__", "__code__", "__builtins__",
+                           "__defaults__", "__kwdefaults__", "__subclasses__", "__mro__",
+                           "__bases__", "__base__"})
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -546,6 +553,9 @@ class Session:
             if op == "getattr" and rest[0] in NAMES_SHOWN:  # what functools.wraps copies
                 value = getattr(target, rest[0], None)
                 return value if isinstance(value, (str, type(None))) else None
+            if rest[0] in INTROSPECTION:   # no honest solution needs the tests' code or state
+                self.incidents.tamper(f"the solution asked for {rest[0]!r} of an object of the "
+                                      "tests")
             if rest[0].startswith("_") or not self.helper_instance(target):
                 refused = AttributeError if op == "getattr" else BoundaryError
                 raise refused(f"the solution may not {op[:3]} {rest[0]!r} on an object of "
