@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from qdagents.llm._gateway import PROBE_REQUEST
 from qdagents.offline._model import OfflineModel
 
 pytestmark = pytest.mark.slow
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow
 class OfflineOverHTTP(BaseHTTPRequestHandler):
     model = OfflineModel()
     seen: list = []
+    probes: list = []                # models the preflight checked
     dies_after: int | None = None   # requests answered before the server "dies"
 
     def log_message(self, *args):
@@ -33,6 +35,8 @@ class OfflineOverHTTP(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         role = "mutator" if "mutator" in body["model"] else "coder"
         self.seen.append((self.path, self.headers.get("Authorization"), body["model"]))
+        if body["messages"] == PROBE_REQUEST["messages"]:
+            self.probes.append(body["model"])
         if self.dies_after is not None and len(self.seen) > self.dies_after:
             self.close_connection = True   # hangs up mid-call, like a server that was killed
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -72,7 +76,10 @@ def test_a_run_through_an_openai_compatible_server(tmp_path, bwrap_backend):
         [sys.executable, "-m", "qdagents.cli", "summary", str(run_dir), "--json"],
         capture_output=True, text=True, check=True).stdout)
     assert summary["evaluated"] == 4 and summary["elites"] >= 1
-    assert summary["provider_calls"] == len(OfflineOverHTTP.seen) > 4
+    # the preflight's probe of each model (not the run's: not recorded) came first
+    probes = [m for m in OfflineOverHTTP.probes]
+    assert sorted(probes) == ["local-coder", "local-mutator"]
+    assert summary["provider_calls"] == len(OfflineOverHTTP.seen) - len(probes) > 4
     paths, auths, models = zip(*OfflineOverHTTP.seen)
     assert set(paths) == {"/v1/chat/completions"} and set(auths) == {"Bearer sk-local-test"}
     assert set(models) == {"local-coder", "local-mutator"}
@@ -87,7 +94,7 @@ def test_a_run_whose_provider_dies_pauses_and_resumes_with_nothing_lost(tmp_path
     fault as an agent's result."""
 
     class Dying(OfflineOverHTTP):
-        seen = []
+        seen, probes = [], []
         dies_after = 25
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Dying)

@@ -24,6 +24,7 @@ import ast
 import re
 from typing import Callable
 
+from qdagents._syntax import parse
 from qdagents.emitters._base import Complete, EmitFailure, Parent, Proposal
 
 PROMPT_SENTENCES = ("Read the relevant files before you change them.",
@@ -214,7 +215,7 @@ class RandomStructural:
             if not path.endswith(".py"):
                 continue
             try:
-                tree = ast.parse(files[path])
+                tree = parse(files[path])
             except SyntaxError:
                 continue
             for op in self.operators:
@@ -233,7 +234,7 @@ class RandomStructural:
                 del options[op]
             new_text, description = site()
             try:
-                ast.parse(new_text)
+                parse(new_text)
             except SyntaxError:
                 continue
             if new_text == parent.files[path]:

@@ -15,9 +15,10 @@ import hashlib
 import io
 import keyword
 import re
-import threading
 import tokenize
 from dataclasses import dataclass
+
+from qdagents._syntax import compile_source, parse
 
 #: Prior weight of each mutation kind: how often that kind of slip is the bug in small programs.
 PRIORS = {
@@ -71,9 +72,6 @@ _WORD_SWAPS = [(r"\b(and|or)\b", {"and": "or", "or": "and"}, "and/or"),
 _UNARY_BEFORE = set(keyword.kwlist) | {"print"}
 
 
-#: CPython 3.11 can fail ("AST constructor recursion depth mismatch") when threads parse at
-#: once; the gateway answers agents from many threads, so parsing is serialised.
-_PARSE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -250,8 +248,7 @@ def candidates(path: str, source: str) -> list[Candidate]:
             seen.add((number, new))
             trial = lines[:number - 1] + [new] + lines[number:]
             try:
-                with _PARSE_LOCK:
-                    compile("\n".join(trial) + "\n", path, "exec")
+                compile_source("\n".join(trial) + "\n", path)
             except (SyntaxError, ValueError):
                 continue
             found.append(Candidate(path, number, line, new, kind))
@@ -261,8 +258,7 @@ def candidates(path: str, source: str) -> list[Candidate]:
 def function_spans(source: str) -> dict[str, list[tuple[int, int]]]:
     """Function name → its ``(first line, last line)`` spans (several if redefined or methods)."""
     try:
-        with _PARSE_LOCK:
-            tree = ast.parse(source)
+        tree = parse(source)
     except (SyntaxError, ValueError):
         return {}
     spans: dict[str, list[tuple[int, int]]] = {}

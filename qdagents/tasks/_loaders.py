@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from qdagents._syntax import parse
 from qdagents.tasks._builtin import load_builtin
 from qdagents.tasks._swebench import load_swebench
 from qdagents.tasks._task import Task, TaskSuite
@@ -152,7 +153,7 @@ def read(path: Path) -> str:
 
 def imports_pytest(source: str) -> bool:
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return False
     for node in ast.walk(tree):

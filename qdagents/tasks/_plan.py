@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from qdagents._syntax import parse
+
 __all__ = ["declared_classes", "planned_tests", "workspace_modules"]
 
 #: Decorators whose only effect on a class is to add ordering methods.
@@ -27,7 +29,7 @@ def _parse(source: str, path: str = "<hidden>") -> ast.Module | None:
     """The syntax tree of a task file (cached: a task's files are parsed once per process; the
     trees are only read)."""
     try:
-        return ast.parse(source, filename=path)
+        return parse(source, filename=path)
     except (SyntaxError, ValueError):
         return None
 
