@@ -19,8 +19,7 @@ import numpy as np
 from ribs.archives import GridArchive
 
 from qdagents.descriptors import Descriptor
-from qdagents.llm._faults import FATAL, PROVIDER, fault_of_error
-from qdagents.llm._usage import USAGE_SQL, summarize_calls
+from qdagents.llm._usage import llm_usage
 from qdagents.store import RunDatabase
 
 __all__ = ["Agent", "Descriptor", "Elite", "LLMUsage", "RunData", "held_out_scores",
@@ -67,13 +66,6 @@ class LLMUsage:
     cost_usd: float
 
 
-#: Error rows counted per model and kind, the kind being what precedes the first colon of the
-#: error text (``"<type> (<fault>)"``, see :func:`qdagents.llm.fault_of_error`): a run has few
-#: kinds of error but may have many error rows, so they are counted in SQL, not read one by one.
-ERROR_KINDS_SQL = (
-    "SELECT model, CASE WHEN instr(error, ':') > 0 THEN substr(error, 1, instr(error, ':') - 1)"
-    " ELSE error END AS kind, COUNT(*) AS n FROM llm_calls WHERE error IS NOT NULL"
-    " GROUP BY model, kind")
 #: Per emitter model (a model ensemble's): the children it made, how many entered the archive,
 #: and what its calls for them cost, as the model chooser was told them.
 EMITTER_MODELS_SQL = (
@@ -82,29 +74,14 @@ EMITTER_MODELS_SQL = (
     " LEFT JOIN insertions i ON i.agent_id = p.agent_id AND p.status = 'created'"
     " WHERE p.step > 0 AND p.model IS NOT NULL AND p.status NOT IN ('in_flight', 'lost')"
     " GROUP BY p.model ORDER BY p.model")
-#: The fault classes that are the provider's doing, not the agent's or the run budget's.
-PROVIDER_FAULTS = (PROVIDER, FATAL)
 
 
 def llm_figures(db: RunDatabase) -> dict[str, Any]:
-    """Tokens and USD by model and by purpose, and error rows by fault class, from two GROUP BY
-    queries over ``llm_calls`` (a summary of a 10^4-agent run must not read every call).
-
-    Returns :func:`qdagents.llm.summarize_calls`'s ``by_model``, ``by_purpose`` and ``faults``,
-    plus ``provider_faults``: the error rows of class ``provider`` or ``fatal`` (rate limits past
-    the retries, 5xx, timeouts, an unreachable or unusable provider), in total and per model; and
-    ``emitter_models``: per model of an emitter ensemble, its children, how many entered the
-    archive and their emitter calls' USD (empty without an ensemble).
-    """
-    figures = summarize_calls([dict(row) for row in db.execute(USAGE_SQL)])
-    for totals in figures["by_model"].values():
-        totals["provider_faults"] = 0
-    for model, kind, count in db.execute(ERROR_KINDS_SQL):
-        fault = fault_of_error(f"{kind}: ")
-        figures["faults"][fault] = figures["faults"].get(fault, 0) + count
-        if fault in PROVIDER_FAULTS:
-            figures["by_model"][model or "?"]["provider_faults"] += count
-    figures["provider_faults"] = sum(figures["faults"].get(f, 0) for f in PROVIDER_FAULTS)
+    """:func:`qdagents.llm.llm_usage` (tokens and USD by model and by purpose, error rows by
+    fault class, ``provider_faults``), and ``emitter_models``: per model of an emitter ensemble,
+    its children, how many entered the archive and their emitter calls' USD (empty without an
+    ensemble)."""
+    figures = llm_usage(db)
     figures["emitter_models"] = {model: {"children": children, "entered": entered or 0,
                                          "cost_usd": usd or 0.0}
                                  for model, children, entered, usd in db.execute(EMITTER_MODELS_SQL)}
