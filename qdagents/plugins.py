@@ -96,15 +96,23 @@ def check(obj: Any, key: str, what: str, *, attributes: tuple[str, ...] = (),
         raise ConfigError(f"{key}: {what} {type(obj).__name__} lacks {', '.join(missing)} "
                           f"(the protocol: {', '.join([*attributes, *(methods or {})])})")
     for name, (args, kwargs) in (methods or {}).items():
-        try:
-            inspect.signature(getattr(obj, name)).bind(*args, **kwargs)
-        except TypeError as exc:
-            call_text = ", ".join([*("…" for _ in args), *(f"{k}=…" for k in kwargs)])
-            raise ConfigError(f"{key}: {what} {type(obj).__name__}.{name} cannot be called as "
-                              f"{name}({call_text}): {exc}") from None
-        except ValueError:
-            pass
+        callable_as(getattr(obj, name), args, kwargs, key,
+                    f"{what} {type(obj).__name__}.{name}", name)
     return obj
+
+
+def callable_as(fn: Callable, args: tuple, kwargs: dict, key: str, what: str, name: str) -> None:
+    """Checks ``fn`` accepts the runner's call ``name(*args, **kwargs)`` now, so a plug-in with
+    the wrong signature is a ConfigError naming ``key`` before the run starts, not a TypeError
+    in the middle of it."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        call_text = ", ".join([*("…" for _ in args), *(f"{k}=…" for k in kwargs)])
+        raise ConfigError(f"{key}: {what} cannot be called as {name}({call_text}): "
+                          f"{exc}") from None
+    except ValueError:   # no signature to inspect (a builtin): let the call say
+        pass
 
 
 # -- the parts -------------------------------------------------------------------------------------
@@ -139,6 +147,10 @@ def selection(spec: dict, *, ranges, key: str = "selection"):
     else:   # a function: the probabilities of each candidate, like the built-in strategies
         known = {k: options.pop(k) for k in ("tournament_size", "k_neighbours") if k in options}
         rule = Selection(name=name, rule=target, ranges=ranges, options=options, **known)
+        callable_as(target, ([], {}), {"tournament_size": rule.tournament_size,
+                                       "k_neighbours": rule.k_neighbours, "ranges": ranges,
+                                       "curiosity": None, **options},
+                    key, f"selection rule {getattr(target, '__name__', name)}", "rule")
     return check(rule, key, "selection rule", methods={
         "choose": (([], {}, None), {"k": 1, "curiosity": None})})
 
@@ -156,6 +168,8 @@ def descriptor(spec: dict, *, group: dict | None = None, key: str):
         built = call(target, {**options, **axis, **({"name": renamed} if renamed else {})}, key,
                      "descriptor")
     elif callable(target):   # a measure (tasks, files) -> float
+        callable_as(target, ([], {}), {}, key,
+                    f"descriptor measure {getattr(target, '__name__', name)}", "measure")
         built = call(Descriptor, {"name": renamed or getattr(target, "__name__", name), **options,
                                   **axis, "measure": target}, key, "descriptor")
     else:

@@ -26,6 +26,15 @@ class Halved(Descriptor):
         super().__post_init__()
         object.__setattr__(self, "measure", lambda tasks, files: len(files) / 2)
 
+def size_of(files):
+    return float(len(files))
+
+def favourite(candidates, children, *, favourite, **_):
+    return np.ones(len(candidates)) / len(candidates)
+
+def no_context(candidates, children):
+    return np.ones(len(candidates)) / len(candidates)
+
 class FirstAlways:
     def __init__(self, *, bonus=0.0):
         self.bonus = bonus
@@ -126,3 +135,20 @@ def test_parts_that_do_not_fit_name_their_key():
         plugins.selection({"_target_": "broken.rule"}, ranges=None)
     with pytest.raises(ConfigError, match="selection._target_: expected a dotted path"):
         plugins.selection({"_target_": "rule"}, ranges=None)
+
+
+def test_function_forms_with_the_wrong_signature_name_their_key():
+    """A measure or rule that cannot take the runner's call is refused when the run is built,
+    not found by the first evaluation's TypeError (which would be scored as the agent's)."""
+    with pytest.raises(ConfigError, match=r"descriptors.axes\[0\]: descriptor measure size_of "
+                                          r"cannot be called as measure\(…, …\)"):
+        plugins.descriptor({"_target_": "mine.size_of", "low": 0, "high": 3},
+                           key="descriptors.axes[0]")
+    with pytest.raises(ConfigError, match=r"selection: selection rule no_context cannot be called "
+                                          r"as rule\(…, …, tournament_size=…, k_neighbours=…, "
+                                          r"ranges=…, curiosity=…\): .*'tournament_size'"):
+        plugins.selection({"_target_": "mine.no_context"}, ranges=None)
+    with pytest.raises(ConfigError, match="missing a required argument: 'favourite'"):
+        plugins.selection({"_target_": "mine.favourite"}, ranges=None)
+    rule = plugins.selection({"_target_": "mine.favourite", "favourite": "a"}, ranges=None)
+    assert rule.choose([{"id": "a"}], {}, np.random.default_rng(0)) == [{"id": "a"}]
