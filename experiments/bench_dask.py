@@ -12,6 +12,14 @@ before it). Two rates are printed: over the whole run, and in steady state, from
 evaluation's end (the seed: before it nothing else can start) to the last evaluation's start
 (after it the budget lets no more in, and the cluster drains): the rate a long run sees.
 
+The search differs with N (more evaluations, in another order), so the agents evaluated differ
+too, and a later agent may make more model calls per task. ``calls/eval`` is the agents' model
+calls per evaluation, the work an evaluation is when evaluations are latency-bound, and ``by
+calls`` the whole run's efficiency in model calls per hour: the same ratio with that drift taken
+out. The last column is how busy the machine's cores were (all of them, from ``/proc/stat``) during
+the run: on a small machine the worker processes, the sandboxes and the controller share its
+cores, and a row near 100% measures the machine rather than the executor.
+
 A last run puts 100+ tasks in flight (``workers`` evaluations of the whole suite at once on 4
 worker processes of 4 threads) and reports the controller's CPU time per evaluation: this
 process's user + system time during ``execute`` (the search, the gateway with the offline model,
@@ -37,6 +45,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, all cores (Linux /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]                      # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def measure(overrides: list[str], *, sample_in_flight: bool = False) -> dict:
     """Runs one experiment; returns evaluations, seconds, CPU seconds and tasks in flight."""
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
@@ -50,20 +65,24 @@ def measure(overrides: list[str], *, sample_in_flight: bool = False) -> dict:
         sampler = threading.Thread(target=sample, daemon=True)
         if sample_in_flight:
             sampler.start()
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu, ticks = time.perf_counter(), cpu_seconds(), machine_ticks()
         try:
             run.execute()
         finally:
             done.set()
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        busy = [after - before for after, before in zip(machine_ticks(), ticks)]
         evaluations = run.db.evaluations()
-        tasks = len(run.db.task_results())
+        results = run.db.task_results()
+        tasks, calls = len(results), sum(r["llm_calls"] or 0 for r in results)
         run.db.close()
     first_end = min(e["finished"] for e in evaluations)
     last_start = max(e["started"] for e in evaluations)
     steady = sum(first_end < e["finished"] <= last_start for e in evaluations)
     return {"evaluations": len(evaluations), "tasks": tasks, "seconds": seconds, "cpu": cpu,
             "rate": len(evaluations) / seconds * 3600, "in_flight": in_flight,
+            "machine": busy[0] / max(busy[1], 1),
+            "calls": calls / max(len(evaluations), 1), "work": calls / seconds * 3600,
             "steady": steady / (last_start - first_end) * 3600 if steady else float("nan")}
 
 
@@ -81,7 +100,7 @@ def main() -> None:
     print(f"latency {args.latency:g} s per model call, {args.tasks} tasks per evaluation")
     print(f"{'':<43}{'whole run':^34}{'steady state':^34}")
     print(f"{'executor':<28}{'evals':>6}{'seconds':>9}" + f"{'evals/hour':>12}{'vs local':>10}"
-          f"{'efficiency':>12}" * 2)
+          f"{'efficiency':>12}" * 2 + f"{'calls/eval':>12}{'by calls':>10}{'CPU busy':>10}")
     local = measure([*small, "executor=local", "workers=1",
                      f"budget.evaluations={args.evaluations}"])
     rows = [("local (workers=1)", 1, local)]
@@ -94,7 +113,8 @@ def main() -> None:
         for key in ("rate", "steady"):
             ratio = m[key] / local[key]
             line += f"{m[key]:>12.1f}{ratio:>10.2f}{ratio / n:>12.2f}"
-        print(line)
+        work = m["work"] / local["work"] / n
+        print(line + f"{m['calls']:>12.1f}{work:>10.2f}{m['machine']:>10.0%}")
 
     print(f"\ncontroller CPU, whole suite, {args.in_flight_evaluations} evaluations in flight:")
     loaded = measure([*common, "executor=dask", "executor.local_workers=4",
