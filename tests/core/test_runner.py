@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,11 +35,21 @@ class CodeEvaluator:
 
     def __init__(self, fail_with: Exception | None = None, *, after: int = 0):
         self.fail_with, self.after, self.calls = fail_with, after, 0
+        self._lock = threading.Lock()   # the runner evaluates on two threads at once
 
     def evaluate(self, agent_id: str, agent_dir: Path) -> Evaluation:
-        self.calls += 1
-        if self.fail_with and self.calls > self.after:
+        with self._lock:
+            self.calls += 1
+            number = self.calls
+        if self.fail_with and number > self.after:
             raise self.fail_with
+        return self.outcome(number, self.scored(agent_id, agent_dir))
+
+    def outcome(self, number: int, evaluation: Evaluation) -> Evaluation:
+        """What evaluation ``number`` (1-based, in the order they began) gives: as scored."""
+        return evaluation
+
+    def scored(self, agent_id: str, agent_dir: Path) -> Evaluation:
         files = read_folder(agent_dir)
         digest = hashlib.sha256(files["agent.py"].encode()).digest()
         tasks = [TaskResult(task_id=f"t{i}", passed=bool(digest[i] % 2), reason=None if
@@ -181,9 +192,8 @@ class SpoilingEvaluator(CodeEvaluator):
         super().__init__()
         self.fault, self.spoiled = fault, spoiled
 
-    def evaluate(self, agent_id, agent_dir):
-        evaluation = super().evaluate(agent_id, agent_dir)
-        if self.calls in self.spoiled:
+    def outcome(self, number, evaluation):
+        if number in self.spoiled:   # this call's number: another thread may have begun since
             evaluation.fitness, evaluation.infra_failure = float("nan"), self.fault
             evaluation.failure = f"provider fault on task t0: {self.fault}"
         return evaluation
