@@ -147,10 +147,8 @@ def selection(spec: dict, *, ranges, key: str = "selection"):
     else:   # a function: the probabilities of each candidate, like the built-in strategies
         known = {k: options.pop(k) for k in ("tournament_size", "k_neighbours") if k in options}
         rule = Selection(name=name, rule=target, ranges=ranges, options=options, **known)
-        callable_as(target, ([], {}), {"tournament_size": rule.tournament_size,
-                                       "k_neighbours": rule.k_neighbours, "ranges": ranges,
-                                       "curiosity": None, **options},
-                    key, f"selection rule {getattr(target, '__name__', name)}", "rule")
+        callable_as(target, ([], {}), rule.context(), key,
+                    f"selection rule {getattr(target, '__name__', name)}", "rule")
     return check(rule, key, "selection rule", methods={
         "choose": (([], {}, None), {"k": 1, "curiosity": None})})
 

@@ -203,12 +203,16 @@ class Selection:
         if int(self.tournament_size) < 1 or int(self.k_neighbours) < 1:
             raise ValueError("tournament_size and k_neighbours must be >= 1")
 
+    def context(self, curiosity: dict[str, float] | None = None) -> dict:
+        """The keywords a rule is called with after ``(candidates, children)`` (checked against a
+        user's rule when the run is built, :func:`qdagents.plugins.selection`)."""
+        return {"tournament_size": self.tournament_size, "k_neighbours": self.k_neighbours,
+                "ranges": self.ranges, "curiosity": curiosity, **self.options}
+
     def probabilities(self, candidates: list[dict], children: dict[str, int], *,
                       curiosity: dict[str, float] | None = None) -> np.ndarray:
         rule = self.rule or STRATEGIES[self.name]
-        p = np.asarray(rule(candidates, children, tournament_size=self.tournament_size,
-                            k_neighbours=self.k_neighbours, ranges=self.ranges,
-                            curiosity=curiosity, **self.options), dtype=float)
+        p = np.asarray(rule(candidates, children, **self.context(curiosity)), dtype=float)
         if p.shape != (len(candidates),) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
             raise ValueError(f"selection {self.name} returned {p!r}: expected one probability "
                              f"per candidate ({len(candidates)}), >= 0, summing to 1")
